@@ -1,0 +1,1 @@
+"""Citizen sign-in: passwords, one-time codes, sessions, interactions."""

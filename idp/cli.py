@@ -1,0 +1,489 @@
+"""`idp`: the operator's command line. A public contract: keep the spellings stable.
+
+Every command takes `--json` for machine-readable output, and on bad input exits non-zero with a
+one-line reason, having written nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from typer.exceptions import TyperException
+
+from idp.config import Settings, load_settings
+from idp.db import DatabaseUnavailable
+from idp.db.migrate import is_up_to_date, upgrade
+from idp.logging import configure_logging
+from idp.runtime import Runtime
+from idp.services import ServiceError
+from idp.services import clients as client_service
+from idp.services import keys as key_service
+from idp.services import users as user_service
+
+app = typer.Typer(
+    help="National digital-identity provider.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Citizens and administrators.", no_args_is_help=True)
+clients_app = typer.Typer(help="E-services (OpenID Connect clients).", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (users_app, "users"),
+    (clients_app, "clients"),
+    (keys_app, "keys"),
+    (config_app, "config"),
+):
+    app.add_typer(sub, name=name)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ACTOR = f"cli:{getpass.getuser()}"
+
+
+class Failure(Exception):
+    """Stop the command with a one-line reason and an exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    raise Failure(message, code)
+
+
+def emit(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(text() if callable(text) else text)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        fail(f"invalid setting {where}: {first['msg']}", 2)
+
+
+def runtime() -> Runtime:
+    return Runtime.build(settings())
+
+
+@contextmanager
+def transaction(rt: Runtime) -> Iterator[Session]:
+    """One all-or-nothing transaction on an up-to-date schema."""
+    if not is_up_to_date(rt.db.engine):
+        fail("database schema is not up to date: run `idp db upgrade`")
+    with rt.db.transaction() as session:
+        yield session
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _pairs(data: dict[str, Any]) -> str:
+    width = max(len(k) for k in data)
+    return "\n".join(
+        f"{k.ljust(width)}  {', '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in data.items()
+    )
+
+
+# serve, db ------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+) -> None:
+    """Run the provider."""
+    import uvicorn
+
+    cfg = settings()
+    uvicorn.run(
+        "idp.app:asgi",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_config=None,
+        server_header=False,
+    )
+    del cfg
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonFlag = False) -> None:
+    """Apply every pending migration (creates the schema in an empty database)."""
+    rt = runtime()
+    upgrade(rt.db.engine)
+    emit(as_json, {"status": "up to date"}, "database schema is up to date")
+
+
+# users ----------------------------------------------------------------------------------------
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Sign-in name.")],
+    password: Annotated[str, typer.Option(help="Initial password (at least 8 characters).")],
+    email: Annotated[str | None, typer.Option()] = None,
+    given_name: Annotated[str | None, typer.Option()] = None,
+    family_name: Annotated[str | None, typer.Option()] = None,
+    birthdate: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    phone_number: Annotated[str | None, typer.Option(help="International form: +374...")] = None,
+    totp_secret: Annotated[
+        str | None, typer.Option(help="Base32 seed of an existing authenticator app.")
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Grant the administrator role.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a citizen account."""
+    rt = runtime()
+    new = user_service.NewUser(
+        username=username,
+        password=password,
+        email=email,
+        given_name=given_name,
+        family_name=family_name,
+        birthdate=birthdate,
+        phone_number=phone_number,
+        totp_secret=totp_secret,
+        is_admin=admin,
+    )
+    with transaction(rt) as session:
+        user = user_service.create_user(session, rt.secrets, new, actor=ACTOR)
+        data = user_service.describe(user)
+    emit(as_json, data, f"created user {data['username']} (sub {data['sub']})")
+
+
+@users_app.command("list")
+def users_list(
+    query: Annotated[str | None, typer.Option(help="Part of a username, email or name.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """List accounts."""
+    rt = runtime()
+    with transaction(rt) as session:
+        rows = [
+            user_service.describe(u)
+            for u in user_service.list_users(session, query=query, limit=limit)
+        ]
+    emit(as_json, rows, lambda: _table(rows, ["username", "sub", "email", "admin", "disabled"]))
+
+
+@users_app.command("show")
+def users_show(username: str, as_json: JsonFlag = False) -> None:
+    """Show one account (never its secrets)."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = user_service.describe(user_service.get_user(session, username))
+    emit(as_json, data, lambda: _pairs(data))
+
+
+def _set_user_disabled(username: str, disabled: bool, as_json: bool) -> None:
+    rt = runtime()
+    with transaction(rt) as session:
+        data = user_service.describe(
+            user_service.set_disabled(session, username, disabled, actor=ACTOR)
+        )
+    emit(as_json, data, f"{'disabled' if disabled else 'enabled'} user {data['username']}")
+
+
+@users_app.command("disable")
+def users_disable(username: str, as_json: JsonFlag = False) -> None:
+    """Disable an account and end its sessions."""
+    _set_user_disabled(username, True, as_json)
+
+
+@users_app.command("enable")
+def users_enable(username: str, as_json: JsonFlag = False) -> None:
+    """Enable a disabled account."""
+    _set_user_disabled(username, False, as_json)
+
+
+# clients --------------------------------------------------------------------------------------
+
+
+def _registered_text(data: dict[str, Any], secret: str | None) -> str:
+    lines = [f"client_id      {data['client_id']}"]
+    if secret:
+        lines.append(f"client_secret  {secret}")
+        lines.append("Store the secret now: it is shown only once.")
+    return "\n".join(lines)
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option(help="Name citizens see.")],
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Exact redirect URI; repeat for several.")
+    ] = None,
+    post_logout_redirect_uri: Annotated[list[str] | None, typer.Option()] = None,
+    backchannel_logout_uri: Annotated[str | None, typer.Option()] = None,
+    auth_method: Annotated[
+        str,
+        typer.Option(help="client_secret_basic | client_secret_post | private_key_jwt | none"),
+    ] = "client_secret_basic",
+    jwks_uri: Annotated[str | None, typer.Option(help="For private_key_jwt.")] = None,
+    grant_type: Annotated[
+        list[str] | None,
+        typer.Option(help="authorization_code | refresh_token | client_credentials; repeat."),
+    ] = None,
+    scope: Annotated[
+        str, typer.Option(help="Scopes the e-service may ask for.")
+    ] = "openid profile",
+    first_party: Annotated[
+        bool, typer.Option("--first-party", help="A state e-service: no consent asked.")
+    ] = False,
+    subject_type: Annotated[str, typer.Option(help="public | pairwise")] = "public",
+    client_id: Annotated[str | None, typer.Option(help="Keep an existing client id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register an e-service; prints its client_id and, once, its client_secret."""
+    rt = runtime()
+    new = client_service.NewClient(
+        name=name,
+        redirect_uris=redirect_uri or [],
+        post_logout_redirect_uris=post_logout_redirect_uri or [],
+        backchannel_logout_uri=backchannel_logout_uri,
+        auth_method=auth_method,
+        jwks_uri=jwks_uri,
+        grant_types=grant_type or [],
+        scope=scope,
+        first_party=first_party,
+        subject_type=subject_type,
+        client_id=client_id,
+    )
+    with transaction(rt) as session:
+        registered = client_service.register_client(session, new, actor=ACTOR)
+        data = client_service.describe(registered.client)
+    data["client_secret"] = registered.client_secret
+    emit(as_json, data, lambda: _registered_text(data, registered.client_secret))
+
+
+@clients_app.command("list")
+def clients_list(as_json: JsonFlag = False) -> None:
+    """List e-services."""
+    rt = runtime()
+    with transaction(rt) as session:
+        rows = [client_service.describe(c) for c in client_service.list_clients(session)]
+    emit(as_json, rows, lambda: _table(rows, ["client_id", "name", "auth_method", "disabled"]))
+
+
+@clients_app.command("show")
+def clients_show(client_id: str, as_json: JsonFlag = False) -> None:
+    """Show one e-service (never its secret)."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = client_service.describe(client_service.get_client(session, client_id))
+    emit(as_json, data, lambda: _pairs(data))
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(client_id: str, as_json: JsonFlag = False) -> None:
+    """Issue a new client secret (shown once); the old one stops working."""
+    rt = runtime()
+    with transaction(rt) as session:
+        registered = client_service.rotate_secret(session, client_id, actor=ACTOR)
+        data = {"client_id": client_id, "client_secret": registered.client_secret}
+    emit(as_json, data, lambda: _registered_text(data, registered.client_secret))
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str, as_json: JsonFlag = False) -> None:
+    """Disable an e-service: it can no longer sign citizens in or use its tokens."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = client_service.describe(
+            client_service.set_disabled(session, client_id, True, actor=ACTOR)
+        )
+    emit(as_json, data, f"disabled client {client_id}")
+
+
+@clients_app.command("enable")
+def clients_enable(client_id: str, as_json: JsonFlag = False) -> None:
+    """Enable a disabled e-service."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = client_service.describe(
+            client_service.set_disabled(session, client_id, False, actor=ACTOR)
+        )
+    emit(as_json, data, f"enabled client {client_id}")
+
+
+# keys -----------------------------------------------------------------------------------------
+
+KEY_COLUMNS = ["kid", "alg", "status", "activates_at", "signing_until", "published_until"]
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonFlag = False) -> None:
+    """List signing keys and where each stands (next, active, retiring, expired)."""
+    rt = runtime()
+    rows = [key_service.describe(s) for s in key_service.list_keys(rt.keyring)]
+    emit(
+        as_json,
+        rows,
+        lambda: (
+            _table(rows, KEY_COLUMNS)
+            if rows
+            else "(none: the provider generates keys when it first starts)"
+        ),
+    )
+
+
+@keys_app.command("generate")
+def keys_generate(
+    alg: Annotated[str, typer.Option(help="RS256 | ES256 | PS256 | EdDSA")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a signing key for an algorithm that has none yet."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = key_service.describe(key_service.generate_key(session, rt.keyring, alg, actor=ACTOR))
+    emit(as_json, data, f"generated {data['alg']} key {data['kid']}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    alg: Annotated[str, typer.Option(help="RS256 | ES256 | PS256 | EdDSA")] = "RS256",
+    immediately: Annotated[
+        bool, typer.Option("--immediately", help="Sign with it at once (compromised key).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish a new key; it signs after the activation delay and replaces the current one."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = key_service.describe(
+            key_service.rotate_key(
+                session, rt.keyring, rt.settings, alg, actor=ACTOR, immediately=immediately
+            )
+        )
+    emit(
+        as_json,
+        data,
+        f"published {data['alg']} key {data['kid']}; it signs from {data['activates_at']}",
+    )
+
+
+@keys_app.command("retire")
+def keys_retire(
+    kid: str,
+    unpublish: Annotated[
+        bool, typer.Option("--unpublish", help="Remove from the JWKS at once (compromised key).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Stop signing with a key; it stays published until the tokens it signed expire."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = key_service.describe(
+            key_service.retire_key(session, rt.keyring, kid, actor=ACTOR, unpublish=unpublish)
+        )
+    emit(as_json, data, f"retired key {kid}; published until {data['published_until']}")
+
+
+# demo -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="TCP port of the provider.", min=1, max=65535)] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only.")] = False,
+) -> None:
+    """Set up the embedded database with a demo citizen and e-service, then start serving."""
+    from idp import demo as demo_data
+
+    rt = runtime()
+    upgrade(rt.db.engine)
+    rt.keyring.ensure_initial()
+    creds = demo_data.seed(rt)
+    typer.echo(demo_data.banner(rt, creds))
+    if not no_serve:
+        serve(host="127.0.0.1", port=port, workers=1)
+
+
+@app.command("demo-code")
+def demo_code() -> None:
+    """Print the demo citizen's current one-time code."""
+    from idp import demo as demo_data
+
+    typer.echo(demo_data.seed(runtime()).current_code())
+
+
+# config ---------------------------------------------------------------------------------------
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print the configuration reference (Markdown) generated from the settings."""
+    from idp.settings_doc import reference
+
+    typer.echo(reference(), nl=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every failure is one line on stderr and a non-zero exit code."""
+    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+    configure_logging(json=False, level="WARNING")  # stdout stays for results
+
+    def report(message: str, code: int) -> int:
+        if as_json:
+            typer.echo(json.dumps({"error": message}))
+        typer.echo(f"error: {message}", err=True)
+        return code
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except typer.Abort:
+        return report("aborted", 1)
+    except TyperException as error:
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            typer.echo(message)
+            return 0
+        return report(" ".join(message.split()), 2)
+    except Failure as exc:
+        return report(str(exc), exc.code)
+    except ServiceError as exc:
+        return report(str(exc), 1)
+    except DatabaseUnavailable as exc:
+        return report(f"database unavailable: {exc}", 1)
+    except SQLAlchemyError as exc:
+        return report(f"database error: {type(exc).__name__}", 1)
+    return 0
+
+
+def entrypoint() -> None:
+    sys.exit(main())

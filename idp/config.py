@@ -1,0 +1,192 @@
+"""Typed settings.
+
+Every field is read from an ``IDP_<NAME>`` environment variable or from the optional TOML file
+named by ``IDP_CONFIG_FILE``; environment variables win over the file. The docstring under each
+field is its documentation (``idp config reference`` prints the generated reference).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SigningAlg = Literal["RS256", "ES256", "PS256", "EdDSA"]
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class Settings(BaseSettings):
+    """The provider's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IDP_",
+        extra="forbid",
+        use_attribute_docstrings=True,
+        validate_default=True,
+        frozen=True,
+    )
+
+    issuer: str = "http://localhost:8000"
+    """Public base URL of the provider, exactly as e-services see it (the `iss` of every token).
+    Must be https in production; plain http is accepted only for localhost development."""
+
+    environment: Literal["development", "production"] = "development"
+    """`production` refuses unsafe defaults (http issuer, generated keys and secrets) instead of
+    warning about them, and switches logs to JSON."""
+
+    data_dir: Path = Path("data")
+    """Folder for the embedded database file and generated development secrets."""
+
+    database_url: str = ""
+    """SQLAlchemy URL of the database. Empty means a SQLite file `idp.db` in `data_dir`.
+    `postgresql://…` URLs use psycopg 3."""
+
+    database_connect_timeout: float = Field(default=3.0, gt=0)
+    """Seconds to wait for a database connection before answering 503."""
+
+    database_statement_timeout: float = Field(default=10.0, gt=0)
+    """Seconds after which a single database statement is cancelled (PostgreSQL)."""
+
+    database_pool_size: int = Field(default=10, ge=1)
+    """Connections kept open per process (PostgreSQL)."""
+
+    keys_dir: Path = Path("keys")
+    """Folder of signing keys (one JSON file per key, readable by the owner only). An empty folder
+    gets an RS256 and an ES256 key on first start."""
+
+    redis_url: str | None = None
+    """Optional Redis URL for counters shared by several processes (rate limits)."""
+
+    secret_key: SecretStr | None = None
+    """Key that encrypts secrets at rest (one-time-code seeds) and protects cookies. At least 32
+    characters. Empty in development: a random one is generated in `data_dir/secret.key`."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level of log lines written."""
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """`json` for log collectors, `console` for people; `auto` is JSON in production."""
+
+    authorization_code_lifetime: int = Field(default=60, ge=1, le=600)
+    """Seconds an authorization code may be redeemed (single use)."""
+
+    access_token_lifetime: int = Field(default=600, ge=30, le=86400)
+    """Seconds an access token is valid."""
+
+    id_token_lifetime: int = Field(default=600, ge=30, le=86400)
+    """Seconds an ID token is valid."""
+
+    refresh_token_lifetime: int = Field(default=43200, ge=60)
+    """Absolute lifetime in seconds of a refresh-token family; rotation never extends it."""
+
+    interaction_lifetime: int = Field(default=900, ge=60, le=7200)
+    """Seconds a citizen has to finish signing in before the pending request expires."""
+
+    session_idle_timeout: int = Field(default=1800, ge=60)
+    """Seconds of inactivity after which a single sign-on session ends (NIST AAL2: 30 min)."""
+
+    session_absolute_timeout: int = Field(default=43200, ge=300)
+    """Seconds after authentication at which a single sign-on session ends (NIST AAL2: 12 h)."""
+
+    jwks_max_age: int = Field(default=300, ge=0)
+    """`Cache-Control: max-age` of the JWKS and discovery documents, in seconds."""
+
+    key_activation_delay: int = Field(default=600, ge=0)
+    """Seconds a rotated-in key is published before it signs anything. Must be at least
+    `jwks_max_age`, so that every e-service has seen it first."""
+
+    default_signing_alg: SigningAlg = "RS256"
+    """Algorithm of ID tokens for e-services that do not ask for another."""
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_a_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ValueError("plain http is allowed only for localhost")
+        return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.key_activation_delay < self.jwks_max_age:
+            raise ValueError("key_activation_delay must be at least jwks_max_age")
+        if self.session_idle_timeout > self.session_absolute_timeout:
+            raise ValueError("session_idle_timeout must not exceed session_absolute_timeout")
+        if self.environment == "production":
+            if not self.issuer.startswith("https://"):
+                raise ValueError("issuer must be https in production")
+            if self.secret_key is None:
+                raise ValueError("secret_key is required in production")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("IDP_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    # Derived values -------------------------------------------------------------------------
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The database URL with the driver spelled out."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'idp.db'}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def max_signed_token_lifetime(self) -> int:
+        """Longest lifetime of a signed token: a retired key stays published this long."""
+        return max(self.id_token_lifetime, self.access_token_lifetime)
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.environment == "production"
+        return self.log_format == "json"
+
+    def unsafe_defaults(self) -> list[str]:
+        """What is acceptable on a developer's machine only (logged as warnings at start)."""
+        warnings = []
+        if self.issuer.startswith("http://"):
+            warnings.append("issuer is plain http: acceptable for localhost development only")
+        if self.secret_key is None:
+            warnings.append("no secret_key configured: using a generated development secret")
+        return warnings
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and the optional TOML file."""
+    return Settings(**overrides)

@@ -1,0 +1,105 @@
+"""The database engine and sessions, the same for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; callers answer 503 and retry later."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def build_engine(
+    url: str,
+    *,
+    connect_timeout: float = 3.0,
+    statement_timeout: float = 10.0,
+    pool_size: int = 10,
+) -> Engine:
+    """An engine that fails fast when the database is away and recovers when it is back."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": connect_timeout, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    options = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    existing = parsed.query.get("options")
+    if existing:
+        options = f"{existing} {options}"
+    return create_engine(
+        parsed.set(query={**parsed.query, "options": options}),
+        connect_args={"connect_timeout": max(1, round(connect_timeout))},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=connect_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Database:
+        return cls(build_engine(url, **options))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work is committed at the end, or rolled back whole on any error."""
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            raise DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only."""
+        try:
+            with self.sessions() as session:
+                yield session
+        except OperationalError as exc:
+            raise DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "") from exc
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless a trivial query answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            raise DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,44 @@
+"""Events: one row per authentication step, token, logout or admin action.
+
+They feed the audit log, the indicators and the citizen's access history, and each is also
+written to the log. Callers pass identifiers only, never a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from idp.db.models import Event
+from idp.logging import get_logger
+
+log = get_logger("idp.events")
+
+
+def record(
+    session: Session,
+    type: str,
+    *,
+    outcome: str = "success",
+    actor: str | None = None,
+    user_id: int | None = None,
+    client_id: str | None = None,
+    ip: str | None = None,
+    request_id: str | None = None,
+    **data: Any,
+) -> Event:
+    """Add an event to the current transaction: it is stored only if the action is."""
+    event = Event(
+        type=type,
+        outcome=outcome,
+        actor=actor,
+        user_id=user_id,
+        client_id=client_id,
+        ip=ip,
+        request_id=request_id,
+        data=data,
+    )
+    session.add(event)
+    log.info(type, outcome=outcome, actor=actor, user_id=user_id, client_id=client_id, **data)
+    return event

@@ -1,0 +1,33 @@
+"""What a running provider holds: settings, the database, the keys, the secret box.
+
+Built once per process by `Runtime.build(settings)`; the app, the CLI and tests share it.
+Nothing here is state that matters after a restart: it is all read from the database and files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idp.config import Settings
+from idp.db import Database
+from idp.oauth.keys import KeyRing
+from idp.security import SecretBox, master_key
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    keyring: KeyRing
+    secrets: SecretBox
+
+    @classmethod
+    def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
+        database = db or Database.from_url(
+            settings.effective_database_url,
+            connect_timeout=settings.database_connect_timeout,
+            statement_timeout=settings.database_statement_timeout,
+            pool_size=settings.database_pool_size,
+        )
+        keyring = KeyRing(settings.keys_dir, max_token_lifetime=settings.max_signed_token_lifetime)
+        return cls(settings, database, keyring, SecretBox(master_key(settings)))

@@ -1,0 +1,10 @@
+"""Administrative actions, one plain function each, shared by the CLI, admin pages and admin API.
+
+Every function takes an open SQLAlchemy session (the caller commits or rolls back the whole
+action), checks its input, raises a ServiceError with a one-line reason on bad input (having
+written nothing), and records an audit event.
+"""
+
+from idp.services.errors import Conflict, InvalidInput, NotFound, ServiceError
+
+__all__ = ["Conflict", "InvalidInput", "NotFound", "ServiceError"]

@@ -1,0 +1,190 @@
+"""Citizens and administrators: create, list, show, disable, enable."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from idp import events
+from idp.auth.passwords import PasswordRejected, check_policy, hash_password
+from idp.db.models import TotpCredential, User
+from idp.security import SecretBox
+from idp.services.errors import Conflict, InvalidInput, NotFound
+
+USERNAME = re.compile(r"^[\w.@+-]{3,150}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+TOTP_MIN_BITS = 112  # NIST SP 800-63B §3.1.4.1 (R-OTP-04)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    password: str
+    email: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    birthdate: str | None = None
+    phone_number: str | None = None
+    totp_secret: str | None = None
+    is_admin: bool = False
+
+
+def normalize_username(username: str) -> str:
+    return unicodedata.normalize("NFKC", username).strip().lower()
+
+
+def _parse_birthdate(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"birthdate {value!r} is not a date in the form YYYY-MM-DD") from None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise InvalidInput(f"birthdate {value!r} is not a date in the form YYYY-MM-DD")
+    if parsed > datetime.now(UTC).date() or parsed.year < 1880:
+        raise InvalidInput(f"birthdate {value} is not plausible")
+    return parsed
+
+
+def normalize_totp_secret(value: str) -> str:
+    """Accept a base32 seed as authenticator apps show it (spaces, lower case); check strength."""
+    compact = re.sub(r"[\s-]", "", value).upper().rstrip("=")
+    try:
+        raw = base64.b32decode(compact + "=" * (-len(compact) % 8))
+    except (binascii.Error, ValueError):
+        raise InvalidInput("TOTP secret is not valid base32") from None
+    if len(raw) * 8 < TOTP_MIN_BITS:
+        raise InvalidInput(
+            f"TOTP secret has {len(raw) * 8} bits; at least {TOTP_MIN_BITS} are required"
+        )
+    return compact
+
+
+def _validate(new: NewUser) -> dict[str, Any]:
+    username = normalize_username(new.username)
+    if not USERNAME.fullmatch(username):
+        raise InvalidInput(
+            "username must be 3-150 letters, digits or . @ + - _ characters, without spaces"
+        )
+    if new.email is not None and not EMAIL.fullmatch(new.email):
+        raise InvalidInput(f"email {new.email!r} is not a valid address")
+    if new.phone_number is not None and not PHONE.fullmatch(new.phone_number):
+        raise InvalidInput(
+            f"phone number {new.phone_number!r} must be in international form, e.g. +37410123456"
+        )
+    for label, name in (("given name", new.given_name), ("family name", new.family_name)):
+        if name is not None and not (1 <= len(name.strip()) <= 200):
+            raise InvalidInput(f"{label} must have 1 to 200 characters")
+    try:
+        check_policy(new.password, context=(username, new.given_name, new.family_name, new.email))
+    except PasswordRejected as exc:
+        raise InvalidInput(str(exc)) from None
+    return {
+        "username": username,
+        "email": new.email.lower() if new.email else None,
+        "given_name": new.given_name.strip() if new.given_name else None,
+        "family_name": new.family_name.strip() if new.family_name else None,
+        "birthdate": _parse_birthdate(new.birthdate),
+        "phone_number": new.phone_number,
+    }
+
+
+def create_user(session: Session, box: SecretBox, new: NewUser, *, actor: str) -> User:
+    fields = _validate(new)
+    totp = normalize_totp_secret(new.totp_secret) if new.totp_secret else None
+    if session.scalar(select(User.id).where(User.username == fields["username"])) is not None:
+        raise Conflict(f"username {fields['username']!r} is already taken")
+    now = datetime.now(UTC)
+    user = User(
+        sub=secrets.token_urlsafe(24),
+        password_hash=hash_password(new.password),
+        password_changed_at=now,
+        is_admin=new.is_admin,
+        **fields,
+    )
+    if totp:
+        user.totp = TotpCredential(secret_encrypted=box.encrypt(totp), confirmed_at=now)
+    session.add(user)
+    session.flush()
+    events.record(
+        session,
+        "admin.user_created",
+        actor=actor,
+        user_id=user.id,
+        username=user.username,
+        admin=user.is_admin,
+        totp=totp is not None,
+    )
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == normalize_username(username)))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def list_users(
+    session: Session, *, query: str | None = None, limit: int = 100, offset: int = 0
+) -> list[User]:
+    statement = select(User).order_by(User.username).limit(limit).offset(offset)
+    if query:
+        pattern = f"%{query.lower()}%"
+        statement = statement.where(
+            func.lower(User.username).like(pattern)
+            | func.lower(func.coalesce(User.email, "")).like(pattern)
+            | func.lower(func.coalesce(User.family_name, "")).like(pattern)
+        )
+    return list(session.scalars(statement))
+
+
+def set_disabled(session: Session, username: str, disabled: bool, *, actor: str) -> User:
+    """Disable (ending every session) or enable an account."""
+    user = get_user(session, username)
+    if disabled and user.disabled_at is None:
+        user.disabled_at = datetime.now(UTC)
+        for hook in ON_DISABLE:
+            hook(session, user)
+    elif not disabled:
+        user.disabled_at = None
+    events.record(
+        session,
+        "admin.user_disabled" if disabled else "admin.user_enabled",
+        actor=actor,
+        user_id=user.id,
+        username=user.username,
+    )
+    return user
+
+
+# Functions called when an account is disabled (sign-in registers "end all sessions" here).
+ON_DISABLE: list[Any] = []
+
+
+def describe(user: User) -> dict[str, Any]:
+    """A user as operators see it: no password hash, no one-time-code seed."""
+    return {
+        "username": user.username,
+        "sub": user.sub,
+        "email": user.email,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "birthdate": user.birthdate.isoformat() if user.birthdate else None,
+        "phone_number": user.phone_number,
+        "admin": user.is_admin,
+        "totp": user.totp is not None and user.totp.confirmed_at is not None,
+        "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+    }
