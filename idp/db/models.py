@@ -144,3 +144,51 @@ class Event(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType(), default=dict)
+
+
+# Sign-in ------------------------------------------------------------------------------------
+
+
+class SsoSession(Base):
+    """A citizen's single sign-on session. The browser holds only an opaque random value whose
+    SHA-256 is `token_hash`; `sid` is the public session id put in ID and logout tokens."""
+
+    __tablename__ = "sso_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    acr: Mapped[str] = mapped_column(String(32))
+    amr: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class Interaction(Base):
+    """A validated authorization request waiting for the citizen to sign in (and consent).
+
+    `/authorize` stores it and sends the browser to `/login/<id>`; when sign-in is done the
+    browser goes to `/authorize/resume/<id>`, which answers the e-service.
+    """
+
+    __tablename__ = "interactions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType(), default=dict)
+    force_login: Mapped[bool] = mapped_column(Boolean, default=False)
+    required_acr: Mapped[str | None] = mapped_column(String(32))
+    login_hint: Mapped[str | None] = mapped_column(String(320))
+    ui_locales: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    amr: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
