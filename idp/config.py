@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     session_absolute_timeout: int = Field(default=43200, ge=300)
     """Seconds after authentication at which a single sign-on session ends (NIST AAL2: 12 h)."""
 
+    require_second_factor: bool = True
+    """Citizens must pass a one-time code after their password; a citizen without an
+    authenticator app enrols one at the next sign-in."""
+
+    password_reset_lifetime: int = Field(default=1800, ge=300, le=86400)
+    """Seconds an emailed password-reset link stays valid (single use)."""
+
     jwks_max_age: int = Field(default=300, ge=0)
     """`Cache-Control: max-age` of the JWKS and discovery documents, in seconds."""
 
@@ -107,6 +114,18 @@ class Settings(BaseSettings):
 
     default_signing_alg: SigningAlg = "RS256"
     """Algorithm of ID tokens for e-services that do not ask for another."""
+
+    client_fetch_timeout: float = Field(default=3.0, gt=0, le=30)
+    """Seconds to wait when fetching an e-service's `jwks_uri` or `sector_identifier_uri`
+    (redirects are never followed)."""
+
+    client_jwks_cache_seconds: int = Field(default=300, ge=0)
+    """Seconds an e-service's JWKS fetched from its `jwks_uri` is reused; an unknown `kid`
+    triggers one early refetch."""
+
+    client_fetch_private_addresses: bool = False
+    """Allow fetching e-service URLs that resolve to loopback or private addresses. Only for
+    development and tests: in production it would let a registered URL reach internal hosts."""
 
     @field_validator("issuer")
     @classmethod

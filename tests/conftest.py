@@ -20,7 +20,10 @@ from idp.config import Settings
 from idp.db import Database
 from idp.db.migrate import upgrade
 from idp.db.models import Base
+from idp.logging import configure_logging
 from idp.runtime import Runtime
+
+configure_logging(json=False, level="WARNING")  # logs go to stderr, never mixed with output
 
 POSTGRES_URL = os.environ.get("IDP_TEST_POSTGRES_URL", "")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")

@@ -18,6 +18,21 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached; callers answer 503 and retry later."""
 
 
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error")
+
+
+def _is_outage(exc: OperationalError) -> bool:
+    """Connection trouble, as opposed to a query the schema cannot answer."""
+    message = str(exc.orig).lower()
+    if "sqlite" in type(exc.orig).__module__:
+        return any(text in message for text in _SQLITE_UNAVAILABLE)
+    return True
+
+
+def _unavailable(exc: OperationalError) -> DatabaseUnavailable:
+    return DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -82,7 +97,9 @@ class Database:
             with self.sessions.begin() as session:
                 yield session
         except OperationalError as exc:
-            raise DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "") from exc
+            if not _is_outage(exc):
+                raise
+            raise _unavailable(exc) from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -91,7 +108,9 @@ class Database:
             with self.sessions() as session:
                 yield session
         except OperationalError as exc:
-            raise DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "") from exc
+            if not _is_outage(exc):
+                raise
+            raise _unavailable(exc) from exc
 
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query answers."""

@@ -54,6 +54,9 @@ class User(Base):
     phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     address: Mapped[dict[str, Any] | None] = mapped_column(JSONType())
     locale: Mapped[str | None] = mapped_column(String(16))
+    # National identifiers, released only under the restricted `national_id` scope.
+    public_service_number: Mapped[str | None] = mapped_column(String(32))
+    identity_document_number: Mapped[str | None] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -109,6 +112,11 @@ class Client(Base):
     require_pkce: Mapped[bool] = mapped_column(Boolean, default=True)
     subject_type: Mapped[str] = mapped_column(String(16), default="public")
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
+    # Protocol options (OIDC Dynamic Client Registration metadata names where one exists).
+    userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
+    access_token_format: Mapped[str] = mapped_column(String(16), default="opaque")
+    restricted_scopes: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    sector_identifier_uri: Mapped[str | None] = mapped_column(String(2000))
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -192,3 +200,131 @@ class Interaction(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Protocol -----------------------------------------------------------------------------------
+
+
+class AuthorizationCode(Base):
+    """A single-use authorization code (only its SHA-256 is stored) and what it grants."""
+
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    scope: Mapped[str] = mapped_column(Text)
+    claims: Mapped[dict[str, Any] | None] = mapped_column(JSONType())
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    sid: Mapped[str | None] = mapped_column(String(64))
+    acr: Mapped[str] = mapped_column(String(32))
+    amr: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    grant_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TokenGrant(Base):
+    """What one authorization (a redeemed code, or a client-credentials call) granted: the
+    family of access and refresh tokens issued from it, revoked together."""
+
+    __tablename__ = "token_grants"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(Text)
+    claims: Mapped[dict[str, Any] | None] = mapped_column(JSONType())
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    acr: Mapped[str | None] = mapped_column(String(32))
+    amr: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccessToken(Base):
+    """An access token: opaque or JWT, either way found by the SHA-256 of its text."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    jti: Mapped[str] = mapped_column(String(64), unique=True)
+    format: Mapped[str] = mapped_column(String(16))
+    grant_id: Mapped[int] = mapped_column(
+        ForeignKey("token_grants.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RefreshToken(Base):
+    """A refresh token (hash only). Each use rotates it; a second use revokes its grant."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    grant_id: Mapped[int] = mapped_column(
+        ForeignKey("token_grants.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Consent(Base):
+    """A citizen's consent for an e-service to receive a set of scopes and claims."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_user_client", "user_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(Text)
+    claims: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsedJti(Base):
+    """`jti` of a client assertion already accepted (each may be used once)."""
+
+    __tablename__ = "used_jtis"
+    __table_args__ = (Index("uq_used_jtis_client_jti", "client_id", "jti", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    jti: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PairwiseSubject(Base):
+    """The `sub` a citizen has towards one sector: made once, never reassigned."""
+
+    __tablename__ = "pairwise_subjects"
+    __table_args__ = (Index("uq_pairwise_subjects_user_sector", "user_id", "sector", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    sector: Mapped[str] = mapped_column(String(255))
+    sub: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

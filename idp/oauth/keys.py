@@ -102,6 +102,11 @@ class SigningKey:
         )
 
 
+def _order(key: SigningKey) -> tuple[datetime, datetime, str]:
+    """Which of two keys of one algorithm is the newer: the later to activate, then to be made."""
+    return (key.activates_at, key.created_at, key.kid)
+
+
 @dataclass(frozen=True)
 class KeyState:
     """Where a key stands at a given instant."""
@@ -162,7 +167,7 @@ class KeyRing:
             for other in self._keys
             if other.alg == key.alg
             and other.kid != key.kid
-            and other.activates_at > key.activates_at
+            and _order(other) > _order(key)
             and (other.retired_at is None or other.retired_at > other.activates_at)
         ]
         ends = [t for t in [key.retired_at, *successors] if t is not None]
@@ -190,7 +195,7 @@ class KeyRing:
         """The key that signs `alg` now: the most recently activated active one."""
         now = now or datetime.now(UTC)
         active = [s.key for s in self.states(now) if s.key.alg == alg and s.status == "active"]
-        return max(active, key=lambda k: k.activates_at) if active else None
+        return max(active, key=_order) if active else None
 
     def signing_algs(self, now: datetime | None = None) -> list[str]:
         now = now or datetime.now(UTC)

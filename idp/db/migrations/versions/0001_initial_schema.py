@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:55:10.592286
+Create Date: 2026-11-25 23:00:09.741255
 """
 
 from collections.abc import Sequence
@@ -39,6 +39,10 @@ def upgrade() -> None:
     sa.Column('require_pkce', sa.Boolean(), nullable=False),
     sa.Column('subject_type', sa.String(length=16), nullable=False),
     sa.Column('id_token_signed_response_alg', sa.String(length=16), nullable=True),
+    sa.Column('userinfo_signed_response_alg', sa.String(length=16), nullable=True),
+    sa.Column('access_token_format', sa.String(length=16), nullable=False),
+    sa.Column('restricted_scopes', idp.db.types.JSONType(), nullable=False),
+    sa.Column('sector_identifier_uri', sa.String(length=2000), nullable=True),
     sa.Column('disabled_at', idp.db.types.UTCDateTime(), nullable=True),
     sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
     sa.Column('updated_at', idp.db.types.UTCDateTime(), nullable=False),
@@ -63,6 +67,17 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_type_at', ['type', 'at'], unique=False)
         batch_op.create_index('ix_events_user_id_at', ['user_id', 'at'], unique=False)
 
+    op.create_table('used_jtis',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('jti', sa.String(length=128), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_used_jtis'))
+    )
+    with op.batch_alter_table('used_jtis', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_used_jtis_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index('uq_used_jtis_client_jti', ['client_id', 'jti'], unique=True)
+
     op.create_table('users',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('sub', sa.String(length=64), nullable=False),
@@ -77,6 +92,8 @@ def upgrade() -> None:
     sa.Column('phone_number_verified', sa.Boolean(), nullable=False),
     sa.Column('address', idp.db.types.JSONType(), nullable=True),
     sa.Column('locale', sa.String(length=16), nullable=True),
+    sa.Column('public_service_number', sa.String(length=32), nullable=True),
+    sa.Column('identity_document_number', sa.String(length=32), nullable=True),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('password_changed_at', idp.db.types.UTCDateTime(), nullable=True),
     sa.Column('must_change_password', sa.Boolean(), nullable=False),
@@ -88,6 +105,48 @@ def upgrade() -> None:
     sa.UniqueConstraint('sub', name=op.f('uq_users_sub')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
+    op.create_table('authorization_codes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('redirect_uri', sa.String(length=2000), nullable=False),
+    sa.Column('scope', sa.Text(), nullable=False),
+    sa.Column('claims', idp.db.types.JSONType(), nullable=True),
+    sa.Column('nonce', sa.String(length=512), nullable=True),
+    sa.Column('code_challenge', sa.String(length=128), nullable=True),
+    sa.Column('code_challenge_method', sa.String(length=16), nullable=True),
+    sa.Column('sid', sa.String(length=64), nullable=True),
+    sa.Column('acr', sa.String(length=32), nullable=False),
+    sa.Column('amr', idp.db.types.JSONType(), nullable=False),
+    sa.Column('auth_time', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('used_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('grant_id', sa.BigInteger(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_authorization_codes_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_authorization_codes')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_authorization_codes_code_hash'))
+    )
+    with op.batch_alter_table('authorization_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_authorization_codes_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_authorization_codes_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_authorization_codes_user_id'), ['user_id'], unique=False)
+
+    op.create_table('consents',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('scope', sa.Text(), nullable=False),
+    sa.Column('claims', idp.db.types.JSONType(), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_consents_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_consents'))
+    )
+    with op.batch_alter_table('consents', schema=None) as batch_op:
+        batch_op.create_index('ix_consents_user_client', ['user_id', 'client_id'], unique=False)
+
     op.create_table('interactions',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('client_id', sa.String(length=128), nullable=False),
@@ -107,6 +166,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('interactions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_interactions_expires_at'), ['expires_at'], unique=False)
+
+    op.create_table('pairwise_subjects',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('sector', sa.String(length=255), nullable=False),
+    sa.Column('sub', sa.String(length=64), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_pairwise_subjects_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pairwise_subjects')),
+    sa.UniqueConstraint('sub', name=op.f('uq_pairwise_subjects_sub'))
+    )
+    with op.batch_alter_table('pairwise_subjects', schema=None) as batch_op:
+        batch_op.create_index('uq_pairwise_subjects_user_sector', ['user_id', 'sector'], unique=True)
 
     op.create_table('sso_sessions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -130,6 +202,28 @@ def upgrade() -> None:
     with op.batch_alter_table('sso_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sso_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('token_grants',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('scope', sa.Text(), nullable=False),
+    sa.Column('claims', idp.db.types.JSONType(), nullable=True),
+    sa.Column('sid', sa.String(length=64), nullable=True),
+    sa.Column('acr', sa.String(length=32), nullable=True),
+    sa.Column('amr', idp.db.types.JSONType(), nullable=False),
+    sa.Column('auth_time', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('revoked_reason', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_token_grants_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_token_grants'))
+    )
+    with op.batch_alter_table('token_grants', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_token_grants_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_token_grants_sid'), ['sid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_token_grants_user_id'), ['user_id'], unique=False)
+
     op.create_table('totp_credentials',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -141,21 +235,92 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_totp_credentials')),
     sa.UniqueConstraint('user_id', name=op.f('uq_totp_credentials_user_id'))
     )
+    op.create_table('access_tokens',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('jti', sa.String(length=64), nullable=False),
+    sa.Column('format', sa.String(length=16), nullable=False),
+    sa.Column('grant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('scope', sa.Text(), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['token_grants.id'], name=op.f('fk_access_tokens_grant_id_token_grants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_access_tokens')),
+    sa.UniqueConstraint('jti', name=op.f('uq_access_tokens_jti')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_access_tokens_token_hash'))
+    )
+    with op.batch_alter_table('access_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_access_tokens_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_access_tokens_grant_id'), ['grant_id'], unique=False)
+
+    op.create_table('refresh_tokens',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('grant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('scope', sa.Text(), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('used_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('revoked_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['token_grants.id'], name=op.f('fk_refresh_tokens_grant_id_token_grants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_refresh_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_refresh_tokens_token_hash'))
+    )
+    with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_refresh_tokens_grant_id'), ['grant_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_refresh_tokens_grant_id'))
+
+    op.drop_table('refresh_tokens')
+    with op.batch_alter_table('access_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_access_tokens_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_access_tokens_expires_at'))
+
+    op.drop_table('access_tokens')
     op.drop_table('totp_credentials')
+    with op.batch_alter_table('token_grants', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_token_grants_user_id'))
+        batch_op.drop_index(batch_op.f('ix_token_grants_sid'))
+        batch_op.drop_index(batch_op.f('ix_token_grants_client_id'))
+
+    op.drop_table('token_grants')
     with op.batch_alter_table('sso_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sso_sessions_user_id'))
 
     op.drop_table('sso_sessions')
+    with op.batch_alter_table('pairwise_subjects', schema=None) as batch_op:
+        batch_op.drop_index('uq_pairwise_subjects_user_sector')
+
+    op.drop_table('pairwise_subjects')
     with op.batch_alter_table('interactions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_interactions_expires_at'))
 
     op.drop_table('interactions')
+    with op.batch_alter_table('consents', schema=None) as batch_op:
+        batch_op.drop_index('ix_consents_user_client')
+
+    op.drop_table('consents')
+    with op.batch_alter_table('authorization_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_authorization_codes_user_id'))
+        batch_op.drop_index(batch_op.f('ix_authorization_codes_expires_at'))
+        batch_op.drop_index(batch_op.f('ix_authorization_codes_client_id'))
+
+    op.drop_table('authorization_codes')
     op.drop_table('users')
+    with op.batch_alter_table('used_jtis', schema=None) as batch_op:
+        batch_op.drop_index('uq_used_jtis_client_jti')
+        batch_op.drop_index(batch_op.f('ix_used_jtis_expires_at'))
+
+    op.drop_table('used_jtis')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_user_id_at')
         batch_op.drop_index('ix_events_type_at')

@@ -1,0 +1,120 @@
+"""The provider answers from the first day: health, discovery, JWKS, and fails safely."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
+
+from idp.app import create_app
+from idp.runtime import Runtime
+from idp.db import Database
+from idp.db.migrate import upgrade
+from tests.conftest import POSTGRES_URL, PostgresSchemas, make_settings
+from tests.proxy import TcpProxy
+
+
+def test_alive_and_ready(client: TestClient) -> None:
+    alive = client.get("/health/alive")
+    assert alive.status_code == 200 and alive.json() == {"status": "alive"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "keys": "ok"}}
+
+
+def test_discovery_names_our_issuer_and_keys(client: TestClient) -> None:
+    response = client.get("/.well-known/openid-configuration")
+    assert response.status_code == 200
+    metadata = response.json()
+    assert metadata["issuer"] == "http://localhost:8000"
+    assert metadata["jwks_uri"] == "http://localhost:8000/jwks"
+    assert set(metadata["id_token_signing_alg_values_supported"]) >= {"RS256", "ES256"}
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_jwks_publishes_public_keys_only_with_caching(client: TestClient) -> None:
+    response = client.get("/jwks")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/jwk-set+json")
+    assert response.headers["cache-control"] == "public, max-age=300"
+    keys = response.json()["keys"]
+    kids = [key["kid"] for key in keys]
+    assert len(kids) == len(set(kids)) >= 2
+    for key in keys:
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+def test_every_response_carries_security_headers_and_a_request_id(client: TestClient) -> None:
+    response = client.get("/health/alive", headers={"X-Request-ID": "abc12345-trace"})
+    assert response.headers["x-request-id"] == "abc12345-trace"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    # A malformed incoming id is replaced, never echoed.
+    replaced = client.get("/health/alive", headers={"X-Request-ID": "<script>"})
+    assert replaced.headers["x-request-id"] != "<script>"
+    assert len(replaced.headers["x-request-id"]) == 32
+
+
+def test_unknown_path_is_a_json_404(client: TestClient) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_https_issuer_adds_hsts(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url, issuer="https://id.example.am")
+    runtime = Runtime.build(settings)
+    with TestClient(create_app(runtime=runtime), base_url="https://id.example.am") as http:
+        response = http.get("/health/alive")
+    runtime.db.dispose()
+    assert response.headers["strict-transport-security"].startswith("max-age=63072000")
+
+
+def test_unmigrated_database_is_not_ready(tmp_path: Path, empty_database_url: str) -> None:
+    runtime = Runtime.build(make_settings(tmp_path, empty_database_url))
+    with TestClient(create_app(runtime=runtime)) as http:
+        response = http.get("/health/ready")
+    runtime.db.dispose()
+    assert response.status_code == 503
+    assert "idp db upgrade" in response.json()["checks"]["database"]
+
+
+@pytest.fixture
+def proxied_postgres(postgres: PostgresSchemas) -> Iterator[tuple[TcpProxy, str]]:
+    """PostgreSQL behind a proxy that the test can cut (SQLite is a local file: no outage)."""
+    database_url = postgres.create()
+    database = Database.from_url(database_url)
+    upgrade(database.engine)
+    database.dispose()
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    yield proxy, url.set(port=proxy.port).render_as_string(hide_password=False)
+    proxy.stop()
+    postgres.drop(database_url)
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs IDP_TEST_POSTGRES_URL")
+def test_database_outage_gives_quick_503s_and_service_resumes_by_itself(
+    tmp_path: Path, proxied_postgres: tuple[TcpProxy, str]
+) -> None:
+    proxy, url = proxied_postgres
+    settings = make_settings(tmp_path, url, database_connect_timeout=1)
+    runtime = Runtime.build(settings)
+    with TestClient(create_app(runtime=runtime)) as http:
+        assert http.get("/health/ready").status_code == 200
+        proxy.stop()
+        started = time.monotonic()
+        down = http.get("/health/ready")
+        assert down.status_code == 503
+        assert down.json()["checks"]["database"] == "unreachable"
+        assert time.monotonic() - started < 5
+        assert http.get("/.well-known/openid-configuration").status_code == 200
+        proxy.start()
+        assert http.get("/health/ready").status_code == 200
+    runtime.db.dispose()

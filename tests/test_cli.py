@@ -1,0 +1,420 @@
+"""The `idp` command: a public contract operators script against."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from idp.cli import main
+from idp.config import Settings
+from idp.db import Database
+from idp.db.models import Client, Event, TotpCredential, User
+from idp.security import SecretBox, hash_secret, master_key
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+GOOD_PASSWORD = "ambling-otter-under-ararat"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def count(settings: Settings, model: Any) -> int:
+    database = Database.from_url(settings.effective_database_url)
+    try:
+        with database.read() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        database.dispose()
+
+
+def one_line_error(code: int, out: str, err: str, expected: str, *, status: int = 1) -> None:
+    assert code == status
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert expected in lines[0]
+
+
+# users ----------------------------------------------------------------------------------------
+
+
+def test_users_create_with_every_field(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    data = run_json(
+        capsys,
+        "users",
+        "create",
+        "--username",
+        "Anahit.P",
+        "--password",
+        GOOD_PASSWORD,
+        "--email",
+        "anahit@example.am",
+        "--given-name",
+        "Anahit",
+        "--family-name",
+        "Petrosyan",
+        "--birthdate",
+        "1990-04-12",
+        "--phone-number",
+        "+37410123456",
+        "--totp-secret",
+        "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp",
+    )
+    assert data["username"] == "anahit.p"
+    assert data["given_name"] == "Anahit"
+    assert data["birthdate"] == "1990-04-12"
+    assert data["totp"] is True
+    assert len(data["sub"]) >= 32
+    assert "password" not in json.dumps(data)
+
+    database = Database.from_url(cli_env.effective_database_url)
+    with database.read() as session:
+        user = session.scalars(select(User)).one()
+        assert user.password_hash and user.password_hash.startswith("$argon2id$")
+        totp = session.scalars(select(TotpCredential)).one()
+        assert "JBSW" not in totp.secret_encrypted  # encrypted at rest
+        assert SecretBox(master_key(cli_env)).decrypt(totp.secret_encrypted) == (
+            "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+        )
+        event = session.scalars(select(Event).where(Event.type == "admin.user_created")).one()
+        assert event.user_id == user.id
+        assert GOOD_PASSWORD not in json.dumps(event.data)
+    database.dispose()
+
+
+def test_users_create_plain_text_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "users", "create", "--username", "aram", "--password", GOOD_PASSWORD)
+    assert code == 0
+    assert out.startswith("created user aram")
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--password", "short"], "at least 8 characters"),
+        (["--password", "aram-sargsyan"], None),  # accepted: not equal to the username
+        (["--password", "aramsargsyan1", "--username", "aramsargsyan1"], "username"),
+        (["--birthdate", "12/04/1990"], "YYYY-MM-DD"),
+        (["--birthdate", "2999-01-01"], "not plausible"),
+        (["--phone-number", "010 12 34 56"], "international form"),
+        (["--email", "not-an-email"], "not a valid address"),
+        (["--totp-secret", "not base32!"], "base32"),
+        (["--totp-secret", "JBSWY3DPEHPK3PXP"], "at least 112"),
+        (["--username", "a b"], "username"),
+    ],
+)
+def test_users_create_refuses_bad_input_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, args: list[str], reason: str | None
+) -> None:
+    base = {"--username": "aram", "--password": GOOD_PASSWORD}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    argv = ["users", "create", *[item for pair in base.items() for item in pair]]
+    code, out, err = run(capsys, *argv)
+    if reason is None:
+        assert code == 0, err
+        return
+    one_line_error(code, out, err, reason)
+    assert count(cli_env, User) == 0
+    assert count(cli_env, Event) == 0
+
+
+def test_duplicate_username_is_refused(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    run_json(capsys, "users", "create", "--username", "aram", "--password", GOOD_PASSWORD)
+    code, out, err = run(
+        capsys, "users", "create", "--username", "ARAM", "--password", GOOD_PASSWORD, "--json"
+    )
+    one_line_error(code, out, err, "already taken")
+    assert json.loads(out) == {"error": "username 'aram' is already taken"}
+    assert count(cli_env, User) == 1
+
+
+def test_users_list_show_disable_enable(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("aram", "lilit"):
+        run_json(capsys, "users", "create", "--username", name, "--password", GOOD_PASSWORD)
+    listed = run_json(capsys, "users", "list")
+    assert [u["username"] for u in listed] == ["aram", "lilit"]
+    assert run_json(capsys, "users", "list", "--query", "lil")[0]["username"] == "lilit"
+
+    shown = run_json(capsys, "users", "show", "lilit")
+    assert shown["disabled"] is False
+    assert not any("hash" in key or "secret" in key for key in shown)
+
+    assert run_json(capsys, "users", "disable", "lilit")["disabled"] is True
+    assert run_json(capsys, "users", "show", "lilit")["disabled"] is True
+    assert run_json(capsys, "users", "enable", "lilit")["disabled"] is False
+
+    code, out, err = run(capsys, "users", "show", "nobody")
+    one_line_error(code, out, err, "no user 'nobody'")
+    code, out, err = run(capsys, "users", "disable", "nobody")
+    one_line_error(code, out, err, "no user 'nobody'")
+
+    _, text, _ = run(capsys, "users", "list")
+    assert text.splitlines()[0].split()[:2] == ["USERNAME", "SUB"]
+
+
+# clients --------------------------------------------------------------------------------------
+
+
+def test_clients_create_prints_the_secret_once_and_stores_its_hash(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    data = run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "E-licensing",
+        "--redirect-uri",
+        "https://licensing.example.am/callback",
+        "--redirect-uri",
+        "https://licensing.example.am/other",
+        "--post-logout-redirect-uri",
+        "https://licensing.example.am/",
+        "--backchannel-logout-uri",
+        "https://licensing.example.am/logout",
+        "--scope",
+        "openid profile email",
+        "--first-party",
+    )
+    secret = data["client_secret"]
+    assert len(secret) >= 43  # 256 bits
+    assert data["first_party"] is True
+    assert data["redirect_uris"] == [
+        "https://licensing.example.am/callback",
+        "https://licensing.example.am/other",
+    ]
+    assert data["grant_types"] == ["authorization_code", "refresh_token"]
+
+    database = Database.from_url(cli_env.effective_database_url)
+    with database.read() as session:
+        client = session.scalars(select(Client)).one()
+        assert client.secret_hash == hash_secret(secret)
+    database.dispose()
+
+    shown = run_json(capsys, "clients", "show", data["client_id"])
+    assert "client_secret" not in shown and secret not in json.dumps(shown)
+
+    code, text, _ = run(
+        capsys, "clients", "create", "--name", "Tax", "--redirect-uri", "https://tax.example.am/cb"
+    )
+    assert code == 0
+    assert "client_secret" in text and "shown only once" in text
+
+
+def test_clients_of_every_auth_method(capsys: pytest.CaptureFixture[str]) -> None:
+    public = run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "Mobile app",
+        "--auth-method",
+        "none",
+        "--redirect-uri",
+        "am.gov.app:/callback",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+    )
+    assert public["client_secret"] is None
+    jwt = run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "Justice",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-uri",
+        "https://justice.example.am/jwks.json",
+        "--redirect-uri",
+        "https://justice.example.am/cb",
+    )
+    assert jwt["client_secret"] is None and jwt["jwks_uri"].endswith("jwks.json")
+    machine = run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "Notifications",
+        "--grant-type",
+        "client_credentials",
+        "--auth-method",
+        "client_secret_post",
+        "--scope",
+        "openid",
+    )
+    assert machine["grant_types"] == ["client_credentials"]
+    assert machine["client_secret"]
+
+
+BAD_CLIENTS = [
+    (["--redirect-uri", "http://licensing.example.am/cb"], "https"),
+    (["--redirect-uri", "https://*.example.am/cb"], "wildcard"),
+    (["--redirect-uri", "https://example.am/cb#frag"], "fragment"),
+    (["--redirect-uri", "JavaScript:alert(1)"], "javascript"),
+    (["--redirect-uri", "data:text/html,hi"], "data"),
+    (["--redirect-uri", "https://user@example.am/cb"], "user information"),
+    (["--redirect-uri", "/relative/cb"], "absolute"),
+    (["--redirect-uri", "https://example.am/cb?code=1"], "code"),
+    (["--redirect-uri", "am.gov.app:/callback"], "https"),  # only public clients
+    (["--redirect-uri", "https://example.am/cb", "--auth-method", "magic"], "auth method"),
+    (["--redirect-uri", "https://example.am/cb", "--grant-type", "password"], "grant type"),
+    (["--redirect-uri", "https://example.am/cb", "--scope", "openid admin"], "scope 'admin'"),
+    (["--redirect-uri", "https://example.am/cb", "--auth-method", "private_key_jwt"], "jwks"),
+    (["--auth-method", "none", "--grant-type", "client_credentials"], "public client"),
+    ([], "redirect URI is required"),
+    (
+        [
+            "--redirect-uri",
+            "https://example.am/cb",
+            "--post-logout-redirect-uri",
+            "https://example.am/#x",
+        ],
+        "fragment",
+    ),
+    (
+        [
+            "--redirect-uri",
+            "https://example.am/cb",
+            "--backchannel-logout-uri",
+            "http://example.am/logout",
+        ],
+        "https",
+    ),
+    (["--redirect-uri", "https://example.am/cb", "--subject-type", "secret"], "subject type"),
+]
+
+
+@pytest.mark.parametrize(("args", "reason"), BAD_CLIENTS)
+def test_clients_create_refuses_what_the_standards_forbid(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, args: list[str], reason: str
+) -> None:
+    code, out, err = run(capsys, "clients", "create", "--name", "Bad", *args)
+    one_line_error(code, out, err, reason)
+    assert count(cli_env, Client) == 0
+    assert count(cli_env, Event) == 0
+
+
+def test_unknown_option_is_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    code, out, err = run(capsys, "clients", "create", "--name", "X", "--colour", "red")
+    one_line_error(code, out, err, "No such option: --colour", status=2)
+    code, out, err = run(capsys, "users", "create", "--username", "x", "--json")
+    assert code == 2
+    assert json.loads(out)["error"].startswith("Missing option")
+    assert count(cli_env, Client) == 0
+
+
+def test_rotate_secret_replaces_the_old_one(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    data = run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "Tax",
+        "--redirect-uri",
+        "https://tax.example.am/cb",
+        "--client-id",
+        "tax-service",
+    )
+    assert data["client_id"] == "tax-service"
+    rotated = run_json(capsys, "clients", "rotate-secret", "tax-service")
+    assert rotated["client_secret"] != data["client_secret"]
+    database = Database.from_url(cli_env.effective_database_url)
+    with database.read() as session:
+        stored = session.scalars(select(Client)).one().secret_hash
+    database.dispose()
+    assert stored == hash_secret(rotated["client_secret"])
+
+    code, out, err = run(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "Again",
+        "--redirect-uri",
+        "https://x.example.am/cb",
+        "--client-id",
+        "tax-service",
+    )
+    one_line_error(code, out, err, "already registered")
+    code, out, err = run(capsys, "clients", "rotate-secret", "missing")
+    one_line_error(code, out, err, "no client 'missing'")
+
+
+def test_clients_list_disable_enable(capsys: pytest.CaptureFixture[str]) -> None:
+    created = run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "Justice",
+        "--redirect-uri",
+        "https://justice.example.am/cb",
+    )
+    client_id = created["client_id"]
+    assert [c["client_id"] for c in run_json(capsys, "clients", "list")] == [client_id]
+    assert run_json(capsys, "clients", "disable", client_id)["disabled"] is True
+    assert run_json(capsys, "clients", "show", client_id)["disabled"] is True
+    assert run_json(capsys, "clients", "enable", client_id)["disabled"] is False
+    public = run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "App",
+        "--auth-method",
+        "none",
+        "--redirect-uri",
+        "http://localhost/cb",
+    )
+    code, out, err = run(capsys, "clients", "rotate-secret", public["client_id"])
+    one_line_error(code, out, err, "not a client secret")
+
+
+# settings and schema --------------------------------------------------------------------------
+
+
+def test_invalid_setting_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDP_ISSUER", "http://id.example.am")
+    code, out, err = run(capsys, "users", "list")
+    one_line_error(code, out, err, "invalid setting issuer", status=2)
+
+
+def test_commands_refuse_an_unmigrated_database(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, empty_database_url: str
+) -> None:
+    monkeypatch.setenv("IDP_DATABASE_URL", empty_database_url)
+    code, out, err = run(capsys, "users", "list")
+    one_line_error(code, out, err, "run `idp db upgrade`")
+    assert run_json(capsys, "db", "upgrade") == {"status": "up to date"}
+    assert run_json(capsys, "users", "list") == []
+
+
+def test_help_without_a_command_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert "users" in out and "clients" in out and "keys" in out
