@@ -11,9 +11,9 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from idp.app import create_app
-from idp.runtime import Runtime
 from idp.db import Database
 from idp.db.migrate import upgrade
+from idp.runtime import Runtime
 from tests.conftest import POSTGRES_URL, PostgresSchemas, make_settings
 from tests.proxy import TcpProxy
 
