@@ -105,8 +105,9 @@ def test_retire_refuses_the_only_signing_key_and_unpublish_removes_at_once(
     with pytest.raises(KeyRingError, match="no key"):
         keys.retire("unknown", now=T0)
 
-    replacement = keys.generate("ES256", activates_at=T0, now=T0)
-    assert keys.signing_key("ES256", T0 + timedelta(seconds=1)).kid == replacement.kid  # type: ignore[union-attr]
+    t1 = T0 + timedelta(seconds=1)
+    replacement = keys.generate("ES256", activates_at=t1, now=t1)
+    assert keys.signing_key("ES256", t1).kid == replacement.kid  # type: ignore[union-attr]
     state = keys.retire(current.kid, unpublish=True, now=T0 + timedelta(seconds=1))
     assert state.status == "expired"
     assert current.kid not in kids(keys.jwks(T0 + timedelta(seconds=1)))
