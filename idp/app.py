@@ -10,9 +10,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
-from idp import health
+from idp import csrf, health, templating
+from idp.admin import api as admin_api
+from idp.admin import audit as admin_audit
+from idp.admin import citizens as admin_citizens
+from idp.admin import clients as admin_clients
+from idp.admin import home as admin_home
+from idp.admin import keys as admin_keys
+from idp.admin import openapi as admin_openapi
+from idp.auth import reset
+from idp.auth import views as signin
 from idp.config import Settings, load_settings
 from idp.db import DatabaseUnavailable
 from idp.logging import configure_logging, get_logger
@@ -21,6 +31,7 @@ from idp.oauth import views as oauth
 from idp.runtime import Runtime
 
 log = get_logger("idp.app")
+API = admin_api.PREFIX
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
@@ -53,12 +64,167 @@ async def server_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
         Route("/health/alive", health.alive, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),
         Route("/.well-known/openid-configuration", oauth.openid_configuration, methods=["GET"]),
         Route("/jwks", oauth.jwks, methods=["GET"]),
+        # OpenID Connect protocol (idp/oauth/views.py)
+        Route("/authorize", oauth.authorization, methods=["GET", "POST"]),
+        Route(
+            "/authorize/resume/{interaction_id}", oauth.authorization_resume, methods=["GET"]
+        ),
+        Route(
+            "/authorize/cancel/{interaction_id}", oauth.authorization_cancel, methods=["GET"]
+        ),
+        Route("/consent/{interaction_id}", oauth.consent, methods=["GET", "POST"]),
+        Route("/token", oauth.token, methods=["POST"]),
+        Route("/userinfo", oauth.userinfo, methods=["GET", "POST"]),
+        Route("/introspect", oauth.introspection, methods=["POST"]),
+        Route("/revoke", oauth.revocation, methods=["POST"]),
+        # Sign-in pages (idp/auth/views.py, idp/auth/reset.py)
+        Route("/login/{interaction_id}", signin.password_page, methods=["GET"]),
+        Route("/login/{interaction_id}", signin.password_submit, methods=["POST"]),
+        Route("/login/{interaction_id}/totp", signin.totp_page, methods=["GET"]),
+        Route("/login/{interaction_id}/totp", signin.totp_submit, methods=["POST"]),
+        Route("/login/{interaction_id}/recovery", signin.recovery_page, methods=["GET"]),
+        Route("/login/{interaction_id}/recovery", signin.recovery_submit, methods=["POST"]),
+        Route("/login/{interaction_id}/email", signin.email_page, methods=["GET"]),
+        Route("/login/{interaction_id}/email", signin.email_submit, methods=["POST"]),
+        Route("/login/{interaction_id}/email/send", signin.email_send, methods=["POST"]),
+        Route("/login/{interaction_id}/enrol", signin.enrol_page, methods=["GET"]),
+        Route("/login/{interaction_id}/enrol", signin.enrol_submit, methods=["POST"]),
+        Route(
+            "/login/{interaction_id}/recovery-codes", signin.recovery_codes_page, methods=["GET"]
+        ),
+        Route(
+            "/login/{interaction_id}/recovery-codes",
+            signin.recovery_codes_submit,
+            methods=["POST"],
+        ),
+        Route("/login/{interaction_id}/new-password", signin.new_password_page, methods=["GET"]),
+        Route(
+            "/login/{interaction_id}/new-password", signin.new_password_submit, methods=["POST"]
+        ),
+        Route("/login/{interaction_id}/forgot", reset.forgot_page, methods=["GET"]),
+        Route("/login/{interaction_id}/forgot", reset.forgot_submit, methods=["POST"]),
+        Route("/password/reset/{token}", reset.reset_page, methods=["GET"]),
+        Route("/password/reset/{token}", reset.reset_submit, methods=["POST"]),
+        Route("/password/reset-done", reset.reset_done, methods=["GET"]),
+        # Admin console (idp/admin/): pages share the sign-in pages through interactions
+        Route("/admin/", admin_home.home, methods=["GET"]),
+        Route("/admin/resume/{interaction_id}", admin_home.resume, methods=["GET"]),
+        Route("/admin/cancel/{interaction_id}", admin_home.cancel, methods=["GET"]),
+        Route("/admin/clients", admin_clients.clients_page, methods=["GET"]),
+        Route("/admin/clients/new", admin_clients.register_page, methods=["GET"]),
+        Route("/admin/clients/new", admin_clients.register_submit, methods=["POST"]),
+        Route("/admin/clients/{client_id}", admin_clients.client_page, methods=["GET"]),
+        Route(
+            "/admin/clients/{client_id}/rotate-secret",
+            admin_clients.rotate_secret,
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/clients/{client_id}/disable", admin_clients.disable_client, methods=["POST"]
+        ),
+        Route("/admin/clients/{client_id}/enable", admin_clients.enable_client, methods=["POST"]),
+        Route("/admin/citizens", admin_citizens.citizens_page, methods=["GET"]),
+        Route("/admin/citizens/{username}", admin_citizens.citizen_page, methods=["GET"]),
+        Route(
+            "/admin/citizens/{username}/disable", admin_citizens.disable_citizen, methods=["POST"]
+        ),
+        Route(
+            "/admin/citizens/{username}/enable", admin_citizens.enable_citizen, methods=["POST"]
+        ),
+        Route(
+            "/admin/citizens/{username}/unlock", admin_citizens.unlock_citizen, methods=["POST"]
+        ),
+        Route(
+            "/admin/citizens/{username}/reset-second-factor",
+            admin_citizens.reset_second_factor,
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/citizens/{username}/end-sessions",
+            admin_citizens.end_sessions,
+            methods=["POST"],
+        ),
+        Route("/admin/keys", admin_keys.keys_page, methods=["GET"]),
+        Route("/admin/keys/rotate", admin_keys.rotate_key, methods=["POST"]),
+        Route("/admin/keys/{kid}/retire", admin_keys.retire_key, methods=["POST"]),
+        Route("/admin/audit", admin_audit.audit_page, methods=["GET"]),
+        Route("/admin/audit/verify", admin_audit.verify_page, methods=["GET"]),
+        # Admin API (idp/admin/api.py): JSON, admin-scope Bearer tokens, OpenAPI described
+        Route(API + "/openapi.json", admin_openapi.openapi_json, methods=["GET"]),
+        Route(API + "/clients", admin_api.handler("GET", "/clients"), methods=["GET"]),
+        Route(API + "/clients", admin_api.handler("POST", "/clients"), methods=["POST"]),
+        Route(
+            API + "/clients/{client_id}",
+            admin_api.handler("GET", "/clients/{client_id}"),
+            methods=["GET"],
+        ),
+        Route(
+            API + "/clients/{client_id}/rotate-secret",
+            admin_api.handler("POST", "/clients/{client_id}/rotate-secret"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/clients/{client_id}/disable",
+            admin_api.handler("POST", "/clients/{client_id}/disable"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/clients/{client_id}/enable",
+            admin_api.handler("POST", "/clients/{client_id}/enable"),
+            methods=["POST"],
+        ),
+        Route(API + "/citizens", admin_api.handler("GET", "/citizens"), methods=["GET"]),
+        Route(
+            API + "/citizens/{username}",
+            admin_api.handler("GET", "/citizens/{username}"),
+            methods=["GET"],
+        ),
+        Route(
+            API + "/citizens/{username}/disable",
+            admin_api.handler("POST", "/citizens/{username}/disable"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/citizens/{username}/enable",
+            admin_api.handler("POST", "/citizens/{username}/enable"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/citizens/{username}/unlock",
+            admin_api.handler("POST", "/citizens/{username}/unlock"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/citizens/{username}/reset-second-factor",
+            admin_api.handler("POST", "/citizens/{username}/reset-second-factor"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/citizens/{username}/end-sessions",
+            admin_api.handler("POST", "/citizens/{username}/end-sessions"),
+            methods=["POST"],
+        ),
+        Route(API + "/keys", admin_api.handler("GET", "/keys"), methods=["GET"]),
+        Route(API + "/keys/rotate", admin_api.handler("POST", "/keys/rotate"), methods=["POST"]),
+        Route(
+            API + "/keys/{kid}/retire",
+            admin_api.handler("POST", "/keys/{kid}/retire"),
+            methods=["POST"],
+        ),
+        Route(API + "/audit", admin_api.handler("GET", "/audit"), methods=["GET"]),
+        Route(API + "/audit/verify", admin_api.handler("GET", "/audit/verify"), methods=["GET"]),
+        Route(
+            API + "/initial-tokens",
+            admin_api.handler("POST", "/initial-tokens"),
+            methods=["POST"],
+        ),
+        Mount("/static", StaticFiles(directory=templating.STATIC_DIR), name="static"),
     ]
 
 
@@ -85,6 +251,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ],
         exception_handlers={
             DatabaseUnavailable: database_unavailable,
+            csrf.CsrfFailed: csrf.csrf_failed,
             HTTPException: http_error,
             Exception: server_error,
         },

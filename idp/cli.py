@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -25,8 +26,10 @@ from idp.db.migrate import is_up_to_date, upgrade
 from idp.logging import configure_logging
 from idp.runtime import Runtime
 from idp.services import ServiceError
+from idp.services import audit as audit_service
 from idp.services import clients as client_service
 from idp.services import keys as key_service
+from idp.services import registration as registration_service
 from idp.services import users as user_service
 
 app = typer.Typer(
@@ -41,12 +44,14 @@ users_app = typer.Typer(help="Citizens and administrators.", no_args_is_help=Tru
 clients_app = typer.Typer(help="E-services (OpenID Connect clients).", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (users_app, "users"),
     (clients_app, "clients"),
     (keys_app, "keys"),
     (config_app, "config"),
+    (audit_app, "audit"),
 ):
     app.add_typer(sub, name=name)
 
@@ -229,6 +234,39 @@ def users_enable(username: str, as_json: JsonFlag = False) -> None:
     _set_user_disabled(username, False, as_json)
 
 
+@users_app.command("unlock")
+def users_unlock(username: str, as_json: JsonFlag = False) -> None:
+    """Lift a sign-in lock (after too many failed attempts) and clear the failures."""
+    rt = runtime()
+    with transaction(rt) as session:
+        user, was_throttled = user_service.unlock(session, username, actor=ACTOR)
+        data = {**user_service.describe(user), "had_failed_attempts": was_throttled}
+    text = f"unlocked user {data['username']}"
+    if not was_throttled:
+        text = f"user {data['username']} had no failed attempts to clear"
+    emit(as_json, data, text)
+
+
+def _set_admin(username: str, admin: bool, as_json: bool) -> None:
+    rt = runtime()
+    with transaction(rt) as session:
+        data = user_service.describe(user_service.set_admin(session, username, admin, actor=ACTOR))
+    verb = "granted the administrator role to" if admin else "revoked the administrator role of"
+    emit(as_json, data, f"{verb} {data['username']}")
+
+
+@users_app.command("grant-admin")
+def users_grant_admin(username: str, as_json: JsonFlag = False) -> None:
+    """Make an account an administrator (signs in with a second factor; sessions end)."""
+    _set_admin(username, True, as_json)
+
+
+@users_app.command("revoke-admin")
+def users_revoke_admin(username: str, as_json: JsonFlag = False) -> None:
+    """Take the administrator role away (the account's sessions end)."""
+    _set_admin(username, False, as_json)
+
+
 # clients --------------------------------------------------------------------------------------
 
 
@@ -265,10 +303,38 @@ def clients_create(
     ] = False,
     subject_type: Annotated[str, typer.Option(help="public | pairwise")] = "public",
     client_id: Annotated[str | None, typer.Option(help="Keep an existing client id.")] = None,
+    jwks: Annotated[
+        Path | None, typer.Option(help="File with the public JWKS, for private_key_jwt.")
+    ] = None,
+    id_token_alg: Annotated[
+        str | None, typer.Option(help="ID token algorithm: RS256 | ES256 | PS256 | EdDSA.")
+    ] = None,
+    userinfo_alg: Annotated[
+        str | None, typer.Option(help="Sign userinfo responses with this algorithm.")
+    ] = None,
+    access_token_format: Annotated[
+        str, typer.Option(help="opaque | jwt (RFC 9068).")
+    ] = "opaque",  # noqa: S107
+    allow_restricted_scope: Annotated[
+        list[str] | None,
+        typer.Option(help="Authorise a restricted scope (national_id); repeat."),
+    ] = None,
+    sector_identifier_uri: Annotated[
+        str | None, typer.Option(help="Sector of pairwise subjects across several hosts.")
+    ] = None,
+    require_pkce: Annotated[
+        bool, typer.Option(help="Require PKCE (always on for public clients).")
+    ] = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Register an e-service; prints its client_id and, once, its client_secret."""
     rt = runtime()
+    key_set = None
+    if jwks is not None:
+        try:
+            key_set = json.loads(jwks.read_text())
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"cannot read the JWKS file: {exc}") from None
     new = client_service.NewClient(
         name=name,
         redirect_uris=redirect_uri or [],
@@ -281,6 +347,13 @@ def clients_create(
         first_party=first_party,
         subject_type=subject_type,
         client_id=client_id,
+        jwks=key_set,
+        id_token_signed_response_alg=id_token_alg,
+        userinfo_signed_response_alg=userinfo_alg,
+        access_token_format=access_token_format,
+        restricted_scopes=allow_restricted_scope or [],
+        sector_identifier_uri=sector_identifier_uri,
+        require_pkce=require_pkce,
     )
     with transaction(rt) as session:
         registered = client_service.register_client(session, new, actor=ACTOR)
@@ -337,6 +410,42 @@ def clients_enable(client_id: str, as_json: JsonFlag = False) -> None:
             client_service.set_disabled(session, client_id, False, actor=ACTOR)
         )
     emit(as_json, data, f"enabled client {client_id}")
+
+
+@clients_app.command("initial-token")
+def clients_initial_token(
+    uses: Annotated[int, typer.Option(help="Registrations it allows.", min=1, max=1000)] = 1,
+    expires_in: Annotated[
+        int | None, typer.Option(help="Seconds it stays valid (default: the setting).")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="Who it is for (kept in the audit).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue an initial access token for dynamic client registration (shown once)."""
+    rt = runtime()
+    lifetime = expires_in if expires_in is not None else rt.settings.initial_access_token_lifetime
+    with transaction(rt) as session:
+        issued = registration_service.issue_initial_token(
+            session, uses=uses, expires_in=lifetime, actor=ACTOR, note=note
+        )
+    data = {
+        "initial_access_token": issued.token,
+        "uses": issued.uses,
+        "expires_at": issued.expires_at.isoformat(),
+        "registration_endpoint": f"{rt.settings.issuer}/register",
+    }
+    emit(
+        as_json,
+        data,
+        lambda: "\n".join(
+            [
+                f"initial_access_token  {issued.token}",
+                f"uses                  {issued.uses}",
+                f"expires_at            {data['expires_at']}",
+                "Give it to the e-service now: it is shown only once.",
+            ]
+        ),
+    )
 
 
 # keys -----------------------------------------------------------------------------------------
@@ -412,6 +521,55 @@ def keys_retire(
     emit(as_json, data, f"retired key {kid}; published until {data['published_until']}")
 
 
+# audit ----------------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonFlag = False) -> None:
+    """Check the hash chain of the audit log; exit 1 at the first broken link."""
+    rt = runtime()
+    with transaction(rt) as session:
+        found = audit_service.verify(session)
+    data = found.as_dict()
+    if found.ok:
+        emit(
+            as_json,
+            data,
+            f"OK: {found.checked} entries verified (head {found.head_seq}, hash {found.head_hash})",
+        )
+        return
+    emit(as_json, data, f"BROKEN at entry {found.seq}: {found.problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD), UTC.")] = None,
+    until: Annotated[str | None, typer.Option(help="Through this date (YYYY-MM-DD), UTC.")] = None,
+) -> None:
+    """Write audit entries as JSON lines, in chain order, with their hashes."""
+    rt = runtime()
+    start = audit_service.parse_instant(since)
+    end = audit_service.parse_instant(until, end_of_day=True)
+    with transaction(rt) as session:
+        for entry in audit_service.export(session, since=start, until=end):
+            typer.echo(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
+
+
+@audit_app.command("prune")
+def audit_prune(as_json: JsonFlag = False) -> None:
+    """Remove entries older than `audit_retention_days`; the chain stays verifiable."""
+    rt = runtime()
+    with transaction(rt) as session:
+        pruned = audit_service.prune(session, rt.settings, actor=ACTOR)
+    data = {
+        "removed": pruned.removed,
+        "anchor_seq": pruned.anchor_seq,
+        "anchor_hash": pruned.anchor_hash,
+    }
+    emit(as_json, data, f"removed {pruned.removed} entries; chain anchored at {pruned.anchor_seq}")
+
+
 # demo -----------------------------------------------------------------------------------------
 
 
@@ -420,7 +578,10 @@ def demo(
     port: Annotated[int, typer.Option(help="TCP port of the provider.", min=1, max=65535)] = 8000,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only.")] = False,
 ) -> None:
-    """Set up the embedded database with a demo citizen and e-service, then start serving."""
+    """Set up the embedded database with a demo citizen and two e-services, then start the
+    provider and both e-services (Ctrl-C stops all three)."""
+    import os
+
     from idp import demo as demo_data
 
     rt = runtime()
@@ -428,8 +589,15 @@ def demo(
     rt.keyring.ensure_initial()
     creds = demo_data.seed(rt)
     typer.echo(demo_data.banner(rt, creds))
-    if not no_serve:
+    if no_serve:
+        return
+    # The e-services run on this machine: let the provider reach their JWKS and logout URLs.
+    os.environ["IDP_CLIENT_FETCH_PRIVATE_ADDRESSES"] = "true"
+    eservices = demo_data.start_eservices(rt, creds)
+    try:
         serve(host="127.0.0.1", port=port, workers=1)
+    finally:
+        demo_data.stop(eservices)
 
 
 @app.command("demo-code")
@@ -463,7 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int) and result:  # a command's `typer.Exit(code)`
+            return result
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0))
     except typer.Abort:

@@ -115,6 +115,51 @@ class Settings(BaseSettings):
     default_signing_alg: SigningAlg = "RS256"
     """Algorithm of ID tokens for e-services that do not ask for another."""
 
+    mail_backend: Literal["outbox", "smtp", "console"] = "outbox"
+    """How emails (one-time codes, reset links) leave: `smtp` sends them; `outbox` writes one
+    JSON file per message in `data_dir/outbox/` (development and tests); `console` only logs
+    that a message was sent, without its content."""
+
+    mail_from: str = "Digital identity <no-reply@localhost>"
+    """`From` address of every email the provider sends."""
+
+    smtp_host: str = "localhost"
+    """Mail server that relays the provider's emails (`mail_backend = "smtp"`)."""
+
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    """Port of the mail server: usually 587 with `starttls`, 465 with `ssl`."""
+
+    smtp_username: str | None = None
+    """User name for the mail server; empty means no authentication."""
+
+    smtp_password: SecretStr | None = None
+    """Password for the mail server."""
+
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    """`starttls` upgrades the connection, `ssl` is TLS from the start, `none` is plain text
+    (only for a relay on the same machine)."""
+
+    smtp_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the mail server before giving up on a message."""
+
+    throttle_lock_after: int = Field(default=10, ge=3, le=30)
+    """Consecutive failed sign-in attempts after which an account is locked for
+    `throttle_lock_duration` (again after each further run of as many failures)."""
+
+    throttle_lock_duration: int = Field(default=900, ge=60, le=86400)
+    """Seconds a temporarily locked account stays locked."""
+
+    throttle_max_failures: int = Field(default=50, ge=10, le=100)
+    """Consecutive failed attempts after which an account stays locked until an administrator
+    unlocks it (`idp users unlock`) or the citizen resets the password (NIST: at most 100)."""
+
+    throttle_ip_max_failures: int = Field(default=30, ge=1)
+    """Failed sign-in attempts from one client address within `throttle_ip_window` after which
+    that address must wait. Raise it for networks where many citizens share one address."""
+
+    throttle_ip_window: int = Field(default=300, ge=10, le=86400)
+    """Seconds of the sliding window of `throttle_ip_max_failures`."""
+
     client_fetch_timeout: float = Field(default=3.0, gt=0, le=30)
     """Seconds to wait when fetching an e-service's `jwks_uri` or `sector_identifier_uri`
     (redirects are never followed)."""
@@ -126,6 +171,17 @@ class Settings(BaseSettings):
     client_fetch_private_addresses: bool = False
     """Allow fetching e-service URLs that resolve to loopback or private addresses. Only for
     development and tests: in production it would let a registered URL reach internal hosts."""
+
+    audit_retention_days: int = Field(default=1825, ge=30)
+    """Days audit entries are kept. `idp audit prune` removes older ones and anchors the chain
+    at the last entry removed, so what remains still verifies (export them first)."""
+
+    admin_reauth_seconds: int = Field(default=300, ge=30, le=3600)
+    """Sensitive administrative actions (rotating keys, disabling an e-service or a citizen) need
+    an authentication at most this many seconds old; otherwise the administrator signs in again."""
+
+    initial_access_token_lifetime: int = Field(default=86400, ge=60, le=30 * 86400)
+    """Default seconds an initial access token for dynamic client registration stays valid."""
 
     @field_validator("issuer")
     @classmethod
@@ -152,6 +208,8 @@ class Settings(BaseSettings):
             raise ValueError("key_activation_delay must be at least jwks_max_age")
         if self.session_idle_timeout > self.session_absolute_timeout:
             raise ValueError("session_idle_timeout must not exceed session_absolute_timeout")
+        if self.throttle_max_failures <= self.throttle_lock_after:
+            raise ValueError("throttle_max_failures must exceed throttle_lock_after")
         if self.environment == "production":
             if not self.issuer.startswith("https://"):
                 raise ValueError("issuer must be https in production")

@@ -2,6 +2,10 @@
 
 They feed the audit log, the indicators and the citizen's access history, and each is also
 written to the log. Callers pass identifiers only, never a secret.
+
+The events table is the audit log: append-only, each entry sealed into a hash chain when its
+transaction commits (`idp.audit.chain`), so an edited or deleted entry is detected by
+`idp audit verify`.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from idp.audit import chain
 from idp.db.models import Event
+from idp.db.types import utcnow
 from idp.logging import get_logger
 
 log = get_logger("idp.events")
+chain.install()
 
 
 def record(
@@ -30,6 +37,7 @@ def record(
 ) -> Event:
     """Add an event to the current transaction: it is stored only if the action is."""
     event = Event(
+        at=utcnow(),
         type=type,
         outcome=outcome,
         actor=actor,
@@ -40,5 +48,6 @@ def record(
         data=data,
     )
     session.add(event)
+    chain.track(session, event)
     log.info(type, outcome=outcome, actor=actor, user_id=user_id, client_id=client_id, **data)
     return event

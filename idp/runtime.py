@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from idp.auth.throttle import Throttle
 from idp.config import Settings
 from idp.db import Database
+from idp.mail import Mailer, build_mailer
 from idp.oauth.keys import KeyRing
 from idp.security import SecretBox, master_key
 
@@ -20,6 +22,8 @@ class Runtime:
     db: Database
     keyring: KeyRing
     secrets: SecretBox
+    mailer: Mailer
+    throttle: Throttle
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -30,4 +34,11 @@ class Runtime:
             pool_size=settings.database_pool_size,
         )
         keyring = KeyRing(settings.keys_dir, max_token_lifetime=settings.max_signed_token_lifetime)
-        return cls(settings, database, keyring, SecretBox(master_key(settings)))
+        return cls(
+            settings,
+            database,
+            keyring,
+            SecretBox(master_key(settings)),
+            build_mailer(settings),
+            Throttle.from_settings(settings),
+        )

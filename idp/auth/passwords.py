@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from idp.auth.blocklist import is_blocked
+
 MIN_LENGTH = 8
 RECOMMENDED_LENGTH = 15
 MAX_LENGTH = 256  # well above NIST's 64; bounds hashing cost
@@ -15,6 +17,9 @@ MAX_LENGTH = 256  # well above NIST's 64; bounds hashing cost
 # OWASP minimum for argon2id is m=19 MiB, t=2, p=1; we use more memory.
 HASHER = PasswordHasher(time_cost=2, memory_cost=47104, parallelism=1)
 _DUMMY_HASH = HASHER.hash("a password that no one has")
+
+
+BLOCKED_REASON = "this password is too common or appeared in a data breach"
 
 
 class PasswordRejected(ValueError):
@@ -41,6 +46,8 @@ def check_policy(password: str, *, context: Iterable[str | None] = ()) -> None:
     for word in context:
         if word and len(word) >= 3 and folded == normalize(word).casefold():
             raise PasswordRejected("password must not be your username or your name")
+    if is_blocked(normalized):
+        raise PasswordRejected(BLOCKED_REASON)
 
 
 def hash_password(password: str) -> str:

@@ -117,6 +117,14 @@ class Client(Base):
     access_token_format: Mapped[str] = mapped_column(String(16), default="opaque")
     restricted_scopes: Mapped[list[str]] = mapped_column(JSONType(), default=list)
     sector_identifier_uri: Mapped[str | None] = mapped_column(String(2000))
+    # Administration: what the console shows and the consent page explains.
+    logo_uri: Mapped[str | None] = mapped_column(String(2000))
+    contacts: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    # Claims the e-service may receive (empty: every claim of its scopes).
+    allowed_claims: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    # Dynamic registration (RFC 7591/7592): hash of the registration access token.
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -152,6 +160,10 @@ class Event(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType(), default=dict)
+    # The audit chain (idp/audit/chain.py): position, hash of the previous entry, own hash.
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 # Sign-in ------------------------------------------------------------------------------------
@@ -197,9 +209,25 @@ class Interaction(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     amr: Mapped[list[str]] = mapped_column(JSONType(), default=list)
     browser_hash: Mapped[str | None] = mapped_column(String(64))
+    # The sign-in pages' own bookkeeping (username typed, pages still to show); no secrets.
+    signin: Mapped[dict[str, Any]] = mapped_column(JSONType(), default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PasswordReset(Base):
+    """An emailed password-reset link. Only the SHA-256 of its token is stored; single use."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    interaction_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # Protocol -----------------------------------------------------------------------------------
@@ -328,3 +356,97 @@ class PairwiseSubject(Base):
     sector: Mapped[str] = mapped_column(String(255))
     sub: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Second factors and throttling ------------------------------------------------------------------
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code of a citizen, stored as a salted SHA-256 only."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EmailCode(Base):
+    """A one-time code sent by email: stored hashed, short-lived, a few attempts, single use."""
+
+    __tablename__ = "email_codes"
+    __table_args__ = (Index("ix_email_codes_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    interaction_id: Mapped[str | None] = mapped_column(String(64))
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    sent_to: Mapped[str] = mapped_column(String(320))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Consecutive failed sign-in attempts of one account, and its lock if any."""
+
+    __tablename__ = "login_throttles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until_unlocked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ThrottleHit(Base):
+    """One failed attempt counted in a sliding window (per client address), when the counters
+    live in the database rather than in Redis."""
+
+    __tablename__ = "throttle_hits"
+    __table_args__ = (Index("ix_throttle_hits_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# Administration and audit ---------------------------------------------------------------------
+
+
+class AuditChainHead(Base):
+    """The one row that orders the audit chain: the last sealed entry, and the anchor left by
+    pruning (the position and hash of the last entry removed)."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    anchor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    anchor_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InitialAccessToken(Base):
+    """A token an administrator issues so that an e-service can register itself (RFC 7591 §3).
+    Only its SHA-256 is stored; it allows `uses_left` registrations until `expires_at`."""
+
+    __tablename__ = "initial_access_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    uses_left: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

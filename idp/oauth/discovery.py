@@ -5,13 +5,51 @@ from __future__ import annotations
 from typing import Any
 
 from idp.config import Settings
+from idp.i18n import LOCALES
+from idp.oauth.claims import CLAIMS_SUPPORTED
+from idp.oauth.client_auth import ASSERTION_ALGS
+from idp.oauth.grants import PROMPTS, SUPPORTED_ACR
 from idp.oauth.keys import KeyRing
+from idp.oauth.responses import RESPONSE_MODES
+from idp.oauth.scopes import KNOWN_SCOPES
+
+TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 def provider_metadata(settings: Settings, keyring: KeyRing) -> dict[str, Any]:
     issuer = settings.issuer
+    signing_algs = keyring.signing_algs()
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
         "jwks_uri": f"{issuer}/jwks",
-        "id_token_signing_alg_values_supported": keyring.signing_algs(),
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "scopes_supported": list(KNOWN_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(RESPONSE_MODES),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": signing_algs,
+        "userinfo_signing_alg_values_supported": signing_algs,
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "introspection_endpoint_auth_methods_supported": ENDPOINT_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "revocation_endpoint_auth_methods_supported": ENDPOINT_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "acr_values_supported": list(SUPPORTED_ACR),
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "prompt_values_supported": sorted(PROMPTS),
+        "ui_locales_supported": list(LOCALES),
     }

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from collections.abc import Callable
+from typing import Any
 
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from idp.auth import interactions, sessions
+from idp.csrf import verify_csrf
+from idp.i18n import N_, negotiate
+from idp.oauth import authorize as flow
+from idp.oauth import endpoints
+from idp.oauth.claims import CLAIM_LABELS, SCOPE_LABELS
 from idp.oauth.discovery import provider_metadata
+from idp.oauth.server import HttpInput, ProtocolServer, read_input
 from idp.runtime import Runtime
+from idp.templating import render
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def _public_cache(runtime: Runtime) -> dict[str, str]:
@@ -17,7 +35,7 @@ def _public_cache(runtime: Runtime) -> dict[str, str]:
 
 
 async def openid_configuration(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
+    runtime = _runtime(request)
     runtime.keyring.refresh()
     return JSONResponse(
         provider_metadata(runtime.settings, runtime.keyring), headers=_public_cache(runtime)
@@ -25,10 +43,200 @@ async def openid_configuration(request: Request) -> JSONResponse:
 
 
 async def jwks(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
+    runtime = _runtime(request)
     runtime.keyring.refresh()
     return JSONResponse(
         runtime.keyring.jwks(),
         headers=_public_cache(runtime),
         media_type="application/jwk-set+json",
     )
+
+
+# Authorization endpoint and the pages that finish it ---------------------------------------
+
+
+def rejected_page(request: Request, error: flow.RequestRejected, locale: str | None) -> Response:
+    """Our page for a request that may not be redirected (RFC 6749 §4.1.2.1)."""
+    return render(
+        request,
+        "oauth/request_error.html",
+        {
+            "title": N_("This sign-in request cannot be accepted"),
+            "detail": error.description,
+        },
+        status_code=400,
+        locale=locale,
+    )
+
+
+def _in_transaction(
+    request: Request, work: Callable[[Session, Runtime], Response], *, locale: str | None = None
+) -> Response:
+    runtime = _runtime(request)
+    try:
+        with runtime.db.transaction() as db:
+            return work(db, runtime)
+    except flow.RequestRejected as error:
+        return rejected_page(request, error, locale)
+
+
+async def authorization(request: Request) -> Response:
+    source = await read_input(request)
+    ui_locales = next((v for k, v in source.items if k == "ui_locales"), None)
+
+    def work(db: Session, runtime: Runtime) -> Response:
+        pending = flow.validate(ProtocolServer(runtime, db), source)
+        if isinstance(pending, Response):
+            return pending
+        return flow.decide(db, runtime, request, pending)
+
+    locale = negotiate(request, ui_locales)
+    return await run_in_threadpool(_in_transaction, request, work, locale=locale)
+
+
+async def authorization_resume(request: Request) -> Response:
+    interaction_id = request.path_params["interaction_id"]
+
+    def work(db: Session, runtime: Runtime) -> Response:
+        found = flow.resume(db, runtime, request, interaction_id)
+        if isinstance(found, Response):
+            return found
+        pending, interaction = found
+        return flow.decide(db, runtime, request, pending, interaction)
+
+    return await run_in_threadpool(_in_transaction, request, work)
+
+
+async def authorization_cancel(request: Request) -> Response:
+    interaction_id = request.path_params["interaction_id"]
+
+    def work(db: Session, runtime: Runtime) -> Response:
+        found = flow.resume(db, runtime, request, interaction_id)
+        if isinstance(found, Response):
+            return found
+        pending, interaction = found
+        return flow.cancel(db, pending, interaction)
+
+    return await run_in_threadpool(_in_transaction, request, work)
+
+
+async def consent(request: Request) -> Response:
+    interaction_id = request.path_params["interaction_id"]
+    form = await request.form() if request.method == "POST" else None
+    if form is not None:
+        verify_csrf(request, form)
+    decision = form.get("decision") if form is not None else None
+
+    def work(db: Session, runtime: Runtime) -> Response:
+        found = flow.resume(db, runtime, request, interaction_id)
+        if isinstance(found, Response):
+            return found
+        pending, interaction = found
+        if decision in ("allow", "deny"):
+            return flow.consent_answer(
+                db, runtime, request, pending, interaction, allow=decision == "allow"
+            )
+        sso_problem = flow.session_problem(
+            sessions.current_session(db, request, runtime.settings),
+            pending.params,
+            interaction,
+        )
+        if sso_problem is not None:
+            login: Response = interactions.redirect_to_login(interaction, runtime.settings)
+            return login
+        client = pending.request.client.row
+        scopes = [s for s in pending.scope.split() if s in SCOPE_LABELS]
+        return render(
+            request,
+            "oauth/consent.html",
+            {
+                "title": N_("Share your information"),
+                "service_name": client.name,
+                "claims": [CLAIM_LABELS[c] for c in pending.claims if c in CLAIM_LABELS],
+                "scopes": [SCOPE_LABELS[s] for s in scopes],
+                "action": f"/consent/{interaction.id}",
+                "cancel_url": interactions.cancel_url(interaction),
+            },
+            locale=negotiate(request, interaction.ui_locales),
+        )
+
+    return await run_in_threadpool(_in_transaction, request, work)
+
+
+# Token, userinfo, introspection, revocation ------------------------------------------------
+
+
+def _json_error(status: int, error: str, description: str) -> Response:
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+def _duplicated(source: HttpInput) -> str | None:
+    seen: set[str] = set()
+    for name, _value in source.items:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+async def _server_call(request: Request, call: Callable[[ProtocolServer, HttpInput], Any]) -> Any:
+    source = await read_input(request)
+    if not source.form_ok:
+        return _json_error(400, "invalid_request", "The body must be a well-formed form.")
+    repeated = _duplicated(source)
+    if repeated:
+        return _json_error(400, "invalid_request", f"The parameter {repeated} is repeated.")
+    runtime = _runtime(request)
+
+    def work() -> Any:
+        with runtime.db.transaction() as db:
+            return call(ProtocolServer(runtime, db), source)
+
+    return await run_in_threadpool(work)
+
+
+async def token(request: Request) -> Response:
+    response: Response = await _server_call(
+        request, lambda server, source: server.create_token_response(source)
+    )
+    return response
+
+
+async def introspection(request: Request) -> Response:
+    response: Response = await _server_call(
+        request, lambda server, source: server.create_endpoint_response("introspection", source)
+    )
+    return response
+
+
+async def revocation(request: Request) -> Response:
+    response: Response = await _server_call(
+        request, lambda server, source: server.create_endpoint_response("revocation", source)
+    )
+    return response
+
+
+async def userinfo(request: Request) -> Response:
+    source = await read_input(request)
+    presented = endpoints.bearer_token(request.headers, dict(source.form), dict(source.query))
+    if presented is False:
+        result = endpoints.bearer_error(400, "invalid_request", "Send the token one way only.")
+    elif not presented:
+        result = endpoints.bearer_error(401, None)
+    else:
+        runtime = _runtime(request)
+
+        def work() -> endpoints.UserinfoResult:
+            with runtime.db.transaction() as db:
+                return endpoints.userinfo(db, runtime, str(presented))
+
+        result = await run_in_threadpool(work)
+    headers = dict(result.headers)
+    if isinstance(result.body, dict):
+        return JSONResponse(result.body, status_code=result.status, headers=headers)
+    media = headers.pop("Content-Type", None)
+    return Response(result.body, status_code=result.status, headers=headers, media_type=media)

@@ -7,13 +7,18 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from idp import events
-from idp.db.models import Client
-from idp.oauth.scopes import KNOWN_SCOPES
+from idp.db.models import AccessToken, Client, RefreshToken, TokenGrant
+from idp.oauth.claims import CLAIM_SCOPE
+from idp.oauth.keys import SUPPORTED_ALGS as SIGNING_ALGS
+from idp.oauth.scopes import KNOWN_SCOPES, RESTRICTED_SCOPES
 from idp.oauth.uris import InvalidURI, validate_uri
 from idp.security import hash_secret
 from idp.services.errors import Conflict, InvalidInput, NotFound
@@ -22,7 +27,15 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", 
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 SUBJECT_TYPES = ("public", "pairwise")
+ACCESS_TOKEN_FORMATS = ("opaque", "jwt")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{3,128}$")
+# The scope of the admin API: only by client credentials, only for e-services an administrator
+# allowed it explicitly (never by dynamic registration); no citizen token ever carries it.
+ADMIN_SCOPE = "admin"
+GRANTABLE_RESTRICTED = RESTRICTED_SCOPES | {ADMIN_SCOPE}
+CONTACT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_CONTACTS = 10
+MAX_LEGAL_BASIS = 2000
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,19 @@ class NewClient:
     first_party: bool = False
     subject_type: str = "public"
     client_id: str | None = None  # chosen by the operator (e.g. kept from a legacy system)
+    jwks: dict[str, Any] | None = None  # public keys for private_key_jwt, instead of jwks_uri
+    id_token_signed_response_alg: str | None = None
+    userinfo_signed_response_alg: str | None = None
+    access_token_format: str = "opaque"
+    restricted_scopes: list[str] = field(default_factory=list)
+    sector_identifier_uri: str | None = None
+    require_pkce: bool = True
+    # Administration metadata.
+    frontchannel_logout_uri: str | None = None
+    logo_uri: str | None = None
+    contacts: list[str] = field(default_factory=list)
+    allowed_claims: list[str] = field(default_factory=list)
+    legal_basis: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,18 +112,53 @@ def _validate(new: NewClient) -> dict[str, Any]:
         else None
     )
     jwks_uri = _uri(new.jwks_uri, "JWKS URI") if new.jwks_uri else None
-    if new.auth_method == "private_key_jwt" and not jwks_uri:
-        raise InvalidInput("private_key_jwt requires --jwks-uri")
-    if jwks_uri and new.auth_method != "private_key_jwt":
-        raise InvalidInput("a JWKS URI is only used with the private_key_jwt auth method")
+    jwks = _public_jwks(new.jwks) if new.jwks is not None else None
+    if new.auth_method == "private_key_jwt" and not (jwks_uri or jwks):
+        raise InvalidInput("private_key_jwt requires --jwks-uri or --jwks")
+    if jwks_uri and jwks:
+        raise InvalidInput("give either a JWKS URI or a JWKS, not both")
+    if (jwks_uri or jwks) and new.auth_method != "private_key_jwt":
+        raise InvalidInput("client keys are only used with the private_key_jwt auth method")
     scopes = list(dict.fromkeys(new.scope.split()))
-    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES and s != ADMIN_SCOPE]
     if unknown:
         raise InvalidInput(f"scope {unknown[0]!r} is not one of {', '.join(KNOWN_SCOPES)}")
     if "authorization_code" in grant_types and "openid" not in scopes:
         scopes.insert(0, "openid")
     if new.subject_type not in SUBJECT_TYPES:
         raise InvalidInput(f"subject type must be one of {', '.join(SUBJECT_TYPES)}")
+    restricted = list(dict.fromkeys(new.restricted_scopes))
+    for value in restricted:
+        if value not in GRANTABLE_RESTRICTED:
+            raise InvalidInput(f"{value!r} is not a restricted scope")
+        if value not in scopes:
+            scopes.append(value)
+    for value in scopes:
+        if value in GRANTABLE_RESTRICTED and value not in restricted:
+            raise InvalidInput(
+                f"scope {value!r} is restricted: allow it explicitly for this e-service"
+            )
+    for label, alg in (
+        ("ID token", new.id_token_signed_response_alg),
+        ("userinfo", new.userinfo_signed_response_alg),
+    ):
+        if alg is not None and alg not in SIGNING_ALGS:
+            raise InvalidInput(f"{label} algorithm must be one of {', '.join(SIGNING_ALGS)}")
+    if new.access_token_format not in ACCESS_TOKEN_FORMATS:
+        raise InvalidInput(f"access token format must be one of {', '.join(ACCESS_TOKEN_FORMATS)}")
+    if public and not new.require_pkce:
+        raise InvalidInput("a public client (auth method none) always uses PKCE")
+    sector_uri = (
+        _uri(new.sector_identifier_uri, "sector identifier URI")
+        if new.sector_identifier_uri
+        else None
+    )
+    if new.subject_type == "pairwise" and not sector_uri:
+        hosts = {urlsplit(uri).hostname for uri in redirect_uris}
+        if len(hosts) > 1:
+            raise InvalidInput(
+                "pairwise subjects with redirect URIs on several hosts need a sector identifier URI"
+            )
     return {
         "name": name,
         "token_endpoint_auth_method": new.auth_method,
@@ -109,8 +170,72 @@ def _validate(new: NewClient) -> dict[str, Any]:
         "scope": " ".join(scopes),
         "first_party": new.first_party,
         "subject_type": new.subject_type,
-        "require_pkce": True,
+        "require_pkce": public or new.require_pkce,
+        "jwks": jwks,
+        "id_token_signed_response_alg": new.id_token_signed_response_alg,
+        "userinfo_signed_response_alg": new.userinfo_signed_response_alg,
+        "access_token_format": new.access_token_format,
+        "restricted_scopes": restricted,
+        "sector_identifier_uri": sector_uri,
+        **_administration(new, scopes, grant_types),
     }
+
+
+def _administration(new: NewClient, scopes: list[str], grant_types: list[str]) -> dict[str, Any]:
+    """What administrators add: logo, contacts, front-channel logout, claims, legal basis."""
+    if ADMIN_SCOPE in scopes and (
+        grant_types != ["client_credentials"]
+        or new.auth_method not in SECRET_METHODS | {"private_key_jwt"}
+    ):
+        raise InvalidInput(
+            "the admin scope is only for a confidential client using client_credentials alone"
+        )
+    frontchannel = (
+        _uri(new.frontchannel_logout_uri, "front-channel logout URI")
+        if new.frontchannel_logout_uri
+        else None
+    )
+    logo = _uri(new.logo_uri, "logo URI") if new.logo_uri else None
+    contacts = list(dict.fromkeys(c.strip() for c in new.contacts if c.strip()))
+    if len(contacts) > MAX_CONTACTS:
+        raise InvalidInput(f"at most {MAX_CONTACTS} contacts")
+    for contact in contacts:
+        if len(contact) > 320 or not CONTACT.fullmatch(contact):
+            raise InvalidInput(f"contact {contact!r} is not an email address")
+    claims = list(dict.fromkeys(new.allowed_claims))
+    for claim in claims:
+        owner = CLAIM_SCOPE.get(claim)
+        if owner is None or owner == "openid":
+            raise InvalidInput(f"{claim!r} is not a claim about citizens")
+        if owner not in scopes:
+            raise InvalidInput(f"claim {claim!r} needs the scope {owner!r}")
+    legal_basis = (new.legal_basis or "").strip() or None
+    if legal_basis is not None and len(legal_basis) > MAX_LEGAL_BASIS:
+        raise InvalidInput(f"legal basis must have at most {MAX_LEGAL_BASIS} characters")
+    return {
+        "frontchannel_logout_uri": frontchannel,
+        "logo_uri": logo,
+        "contacts": contacts,
+        "allowed_claims": claims,
+        "legal_basis": legal_basis,
+    }
+
+
+def _public_jwks(value: dict[str, Any]) -> dict[str, Any]:
+    """A client's key set: public keys only (a private or symmetric key is refused)."""
+    keys = value.get("keys") if isinstance(value, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise InvalidInput("the JWKS must be an object with a non-empty keys array")
+    for key in keys:
+        if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC", "OKP"):
+            raise InvalidInput("the JWKS may hold only RSA, EC or OKP public keys")
+        if any(name in key for name in ("d", "p", "q", "dp", "dq", "qi", "k")):
+            raise InvalidInput("the JWKS must not contain private key material")
+    try:
+        KeySet.import_key_set(value)  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"the JWKS cannot be read: {exc}") from None
+    return {"keys": keys}
 
 
 def new_client_secret() -> str:
@@ -157,6 +282,61 @@ def list_clients(session: Session, *, limit: int = 100, offset: int = 0) -> list
     return list(session.scalars(statement))
 
 
+def search_clients(
+    session: Session, query: str | None = None, *, limit: int = 20, offset: int = 0
+) -> tuple[list[Client], int]:
+    """A page of e-services whose name or client id contains `query`, and the total count."""
+    statement = select(Client)
+    if query and query.strip():
+        pattern = f"%{query.strip().lower()[:200]}%"
+        statement = statement.where(
+            func.lower(Client.name).like(pattern) | func.lower(Client.client_id).like(pattern)
+        )
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    page = statement.order_by(Client.name, Client.id).limit(max(1, limit)).offset(max(0, offset))
+    return list(session.scalars(page)), int(total)
+
+
+def update_client(session: Session, client_id: str, new: NewClient, *, actor: str) -> Client:
+    """Replace an e-service's metadata (validated as at registration); its id and secret stay.
+    Changing to or from a secret-based method is refused: register a new e-service instead."""
+    client = get_client(session, client_id)
+    fields = _validate(new)
+    had_secret = client.token_endpoint_auth_method in SECRET_METHODS
+    if had_secret != (fields["token_endpoint_auth_method"] in SECRET_METHODS):
+        raise InvalidInput("the auth method cannot change between secret and secretless")
+    for name, value in fields.items():
+        setattr(client, name, value)
+    session.flush()
+    events.record(session, "admin.client_updated", actor=actor, client_id=client_id)
+    return client
+
+
+def revoke_tokens(session: Session, client_id: str) -> int:
+    """Revoke every live grant of an e-service with its access and refresh tokens."""
+    now = datetime.now(UTC)
+    live = select(TokenGrant.id).where(
+        TokenGrant.client_id == client_id, TokenGrant.revoked_at.is_(None)
+    )
+    grant_ids = list(session.scalars(live))
+    if not grant_ids:
+        return 0
+    session.execute(
+        update(TokenGrant)
+        .where(TokenGrant.id.in_(grant_ids))
+        .values(revoked_at=now, revoked_reason="client_disabled")
+        .execution_options(synchronize_session=False)
+    )
+    for table in (AccessToken, RefreshToken):
+        session.execute(
+            update(table)
+            .where(table.grant_id.in_(grant_ids), table.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(grant_ids)
+
+
 def rotate_secret(session: Session, client_id: str, *, actor: str) -> Registered:
     client = get_client(session, client_id)
     if client.token_endpoint_auth_method not in SECRET_METHODS:
@@ -174,11 +354,13 @@ def rotate_secret(session: Session, client_id: str, *, actor: str) -> Registered
 def set_disabled(session: Session, client_id: str, disabled: bool, *, actor: str) -> Client:
     client = get_client(session, client_id)
     client.disabled_at = datetime.now(UTC) if disabled else None
+    revoked = revoke_tokens(session, client_id) if disabled else 0
     events.record(
         session,
         "admin.client_disabled" if disabled else "admin.client_enabled",
         actor=actor,
         client_id=client_id,
+        **({"grants_revoked": revoked} if disabled else {}),
     )
     return client
 
@@ -197,6 +379,18 @@ def describe(client: Client) -> dict[str, Any]:
         "scope": client.scope,
         "first_party": client.first_party,
         "subject_type": client.subject_type,
+        "sector_identifier_uri": client.sector_identifier_uri,
+        "require_pkce": client.require_pkce,
+        "restricted_scopes": client.restricted_scopes,
+        "access_token_format": client.access_token_format,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
+        "jwks": client.jwks,
+        "frontchannel_logout_uri": client.frontchannel_logout_uri,
+        "logo_uri": client.logo_uri,
+        "contacts": client.contacts or [],
+        "allowed_claims": client.allowed_claims or [],
+        "legal_basis": client.legal_basis,
         "disabled": client.disabled,
         "created_at": client.created_at.isoformat(),
     }

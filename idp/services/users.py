@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from idp import events
+from idp.auth import throttle
 from idp.auth.passwords import PasswordRejected, check_policy, hash_password
-from idp.db.models import TotpCredential, User
+from idp.auth.sessions import end_all_sessions
+from idp.db.models import RecoveryCode, SsoSession, TotpCredential, User
 from idp.security import SecretBox
 from idp.services.errors import Conflict, InvalidInput, NotFound
 
@@ -155,8 +157,7 @@ def set_disabled(session: Session, username: str, disabled: bool, *, actor: str)
     user = get_user(session, username)
     if disabled and user.disabled_at is None:
         user.disabled_at = datetime.now(UTC)
-        for hook in ON_DISABLE:
-            hook(session, user)
+        end_all_sessions(session, user.id, reason="account_disabled")
     elif not disabled:
         user.disabled_at = None
     events.record(
@@ -169,8 +170,107 @@ def set_disabled(session: Session, username: str, disabled: bool, *, actor: str)
     return user
 
 
-# Functions called when an account is disabled (sign-in registers "end all sessions" here).
-ON_DISABLE: list[Any] = []
+def unlock(session: Session, username: str, *, actor: str) -> tuple[User, bool]:
+    """Lift a sign-in lock and clear the failed attempts; also says whether there was any."""
+    user = get_user(session, username)
+    was_throttled = throttle.unlock(session, user.id)
+    events.record(
+        session,
+        "admin.user_unlocked",
+        actor=actor,
+        user_id=user.id,
+        username=user.username,
+        was_throttled=was_throttled,
+    )
+    return user, was_throttled
+
+
+def search_users(
+    session: Session, query: str | None = None, *, limit: int = 20, offset: int = 0
+) -> tuple[list[User], int]:
+    """A page of accounts matching `query` (username, email or family name), and the total."""
+    statement = select(User)
+    if query and query.strip():
+        pattern = f"%{query.strip().lower()[:200]}%"
+        statement = statement.where(
+            func.lower(User.username).like(pattern)
+            | func.lower(func.coalesce(User.email, "")).like(pattern)
+            | func.lower(func.coalesce(User.family_name, "")).like(pattern)
+        )
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    page = statement.order_by(User.username).limit(max(1, limit)).offset(max(0, offset))
+    return list(session.scalars(page)), int(total)
+
+
+def set_admin(session: Session, username: str, admin: bool, *, actor: str) -> User:
+    """Grant or revoke the administrator role; either way the account's sessions end, so
+    that the next sign-in happens under the new role (admins always with a second factor)."""
+    user = get_user(session, username)
+    if user.is_admin != admin:
+        user.is_admin = admin
+        end_all_sessions(session, user.id, reason="role_changed")
+    events.record(
+        session,
+        "admin.user_admin_granted" if admin else "admin.user_admin_revoked",
+        actor=actor,
+        user_id=user.id,
+        username=user.username,
+    )
+    return user
+
+
+def reset_second_factor(session: Session, username: str, *, actor: str) -> User:
+    """Remove the authenticator app and recovery codes (the citizen enrols again at the next
+    sign-in) and end every session."""
+    user = get_user(session, username)
+    had_totp = user.totp is not None
+    if user.totp is not None:
+        session.delete(user.totp)
+        user.totp = None
+    removed = session.execute(
+        delete(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
+    end_all_sessions(session, user.id, reason="second_factor_reset")
+    events.record(
+        session,
+        "admin.user_second_factor_reset",
+        actor=actor,
+        user_id=user.id,
+        username=user.username,
+        had_totp=had_totp,
+        recovery_codes_removed=int(getattr(removed, "rowcount", 0) or 0),
+    )
+    return user
+
+
+def end_sessions(session: Session, username: str, *, actor: str) -> tuple[User, int]:
+    """End every live single sign-on session of an account; returns how many."""
+    user = get_user(session, username)
+    count = end_all_sessions(session, user.id, reason="ended_by_admin")
+    events.record(
+        session,
+        "admin.user_sessions_ended",
+        actor=actor,
+        user_id=user.id,
+        username=user.username,
+        count=count,
+    )
+    return user, count
+
+
+def live_sessions(session: Session, user: User) -> int:
+    return int(
+        session.scalar(
+            select(func.count(SsoSession.id)).where(
+                SsoSession.user_id == user.id,
+                SsoSession.ended_at.is_(None),
+                SsoSession.expires_at > datetime.now(UTC),
+            )
+        )
+        or 0
+    )
 
 
 def describe(user: User) -> dict[str, Any]:

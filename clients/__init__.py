@@ -1,0 +1,1 @@
+"""Example e-services (relying parties) that sign citizens in with the provider."""

@@ -1,0 +1,1 @@
+"""e-licensing: an example e-service using `client_secret_basic`."""

@@ -1,0 +1,180 @@
+"""The admin API's request and response bodies (their JSON Schemas go into the OpenAPI
+document). Requests refuse unknown members; the services check the values themselves."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClientIn(Body):
+    """An e-service to register (the same rules as the CLI and the console's wizard)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    client_id: str | None = Field(default=None, max_length=128)
+    redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    frontchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    auth_method: str = Field(default="client_secret_basic", max_length=32)
+    jwks_uri: str | None = Field(default=None, max_length=2000)
+    jwks: dict[str, Any] | None = None
+    grant_types: list[str] = Field(default_factory=list, max_length=5)
+    scope: str = Field(default="openid profile", max_length=500)
+    restricted_scopes: list[str] = Field(default_factory=list, max_length=5)
+    allowed_claims: list[str] = Field(default_factory=list, max_length=30)
+    first_party: bool = False
+    subject_type: str = Field(default="public", max_length=16)
+    sector_identifier_uri: str | None = Field(default=None, max_length=2000)
+    id_token_signed_response_alg: str | None = Field(default=None, max_length=16)
+    userinfo_signed_response_alg: str | None = Field(default=None, max_length=16)
+    access_token_format: str = Field(default="opaque", max_length=16)
+    require_pkce: bool = True
+    logo_uri: str | None = Field(default=None, max_length=2000)
+    contacts: list[str] = Field(default_factory=list, max_length=10)
+    legal_basis: str | None = Field(default=None, max_length=2000)
+
+
+class RotateKeyIn(Body):
+    alg: Literal["RS256", "ES256", "PS256", "EdDSA"] = "RS256"
+    immediately: bool = False
+
+
+class RetireKeyIn(Body):
+    unpublish: bool = False
+
+
+class InitialTokenIn(Body):
+    uses: int = Field(default=1, ge=1, le=1000)
+    expires_in: int | None = Field(default=None, ge=60, le=30 * 86400)
+    note: str | None = Field(default=None, max_length=200)
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    name: str
+    auth_method: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    backchannel_logout_uri: str | None
+    frontchannel_logout_uri: str | None
+    jwks_uri: str | None
+    jwks: dict[str, Any] | None
+    grant_types: list[str]
+    scope: str
+    first_party: bool
+    subject_type: str
+    sector_identifier_uri: str | None
+    require_pkce: bool
+    restricted_scopes: list[str]
+    allowed_claims: list[str]
+    access_token_format: str
+    id_token_signed_response_alg: str | None
+    userinfo_signed_response_alg: str | None
+    logo_uri: str | None
+    contacts: list[str]
+    legal_basis: str | None
+    disabled: bool
+    created_at: str
+
+
+class RegisteredOut(ClientOut):
+    client_secret: str | None = Field(description="Shown once; null without a secret.")
+
+
+class SecretOut(BaseModel):
+    client_id: str
+    client_secret: str
+
+
+class ClientPage(BaseModel):
+    items: list[ClientOut]
+    total: int
+
+
+class CitizenOut(BaseModel):
+    username: str
+    sub: str
+    email: str | None
+    given_name: str | None
+    family_name: str | None
+    birthdate: str | None
+    phone_number: str | None
+    admin: bool
+    totp: bool
+    disabled: bool
+    created_at: str
+
+
+class CitizenPage(BaseModel):
+    items: list[CitizenOut]
+    total: int
+
+
+class SessionsEndedOut(BaseModel):
+    username: str
+    ended: int
+
+
+class KeyOut(BaseModel):
+    kid: str
+    alg: str
+    status: str
+    created_at: str
+    activates_at: str
+    signing_until: str | None
+    published_until: str | None
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    seq: int | None
+    at: str
+    type: str
+    outcome: str
+    actor: str | None
+    user_id: int | None
+    client_id: str | None
+    ip: str | None
+    request_id: str | None
+    data: dict[str, Any]
+    prev_hash: str | None
+    hash: str | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    total: int
+
+
+class VerificationOut(BaseModel):
+    ok: bool
+    checked: int
+    head_seq: int
+    head_hash: str
+    anchor_seq: int
+    anchor_hash: str
+    problem: str | None
+    seq: int | None
+    event_id: int | None
+
+
+class InitialTokenOut(BaseModel):
+    initial_access_token: str = Field(description="Shown once.")
+    uses: int
+    expires_at: str
+    registration_endpoint: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+    error_description: str

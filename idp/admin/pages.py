@@ -1,0 +1,140 @@
+"""What every admin page shares: the access check, one transaction, the frame, pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.admin.access import Admin, require_admin, safe_return
+from idp.csrf import verify_csrf
+from idp.i18n import N_
+from idp.runtime import Runtime
+from idp.services import NotFound, ServiceError
+from idp.templating import render
+
+PAGE_SIZE = 20
+MAX_FIELD = 4000
+
+
+@dataclass
+class Call:
+    """One admin request: who, where, and its open transaction."""
+
+    request: Request
+    db: Session
+    runtime: Runtime
+    admin: Admin
+    form: FormData | None
+
+    def field(self, name: str, limit: int = MAX_FIELD) -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value[:limit].strip() if isinstance(value, str) else ""
+
+    def lines(self, name: str) -> list[str]:
+        """A textarea of one value per line (or separated by spaces)."""
+        return [part for part in self.field(name).split() if part]
+
+    def checked(self, name: str) -> bool:
+        return self.field(name) in ("1", "on", "true", "yes")
+
+    def query(self, name: str, limit: int = 200) -> str:
+        return self.request.query_params.get(name, "")[:limit].strip()
+
+
+View = Callable[[Call], Response]
+
+
+def current_page(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return min(int(raw), 100000) if raw.isdigit() and int(raw) >= 1 else 1
+
+
+def pagination(request: Request, total: int, page_number: int) -> dict[str, Any]:
+    """Links to the previous and next pages, keeping the other query parameters."""
+    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+    others = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+
+    def link(number: int) -> str:
+        return f"{request.url.path}?{urlencode([*others, ('page', str(number))])}"
+
+    return {
+        "page": page_number,
+        "pages": pages,
+        "total": total,
+        "previous": link(page_number - 1) if page_number > 1 else None,
+        "next": link(page_number + 1) if page_number < pages else None,
+    }
+
+
+def show(call: Call, template: str, context: dict[str, Any], *, status_code: int = 200) -> Response:
+    return render(
+        call.request,
+        template,
+        {"admin": call.admin, "notice": None, "problem": None, **context},
+        status_code=status_code,
+    )
+
+
+def done(location: str, code: str) -> Response:
+    """303 after a successful action, naming what was done (the page says it)."""
+    separator = "&" if "?" in location else "?"
+    return RedirectResponse(
+        f"{location}{separator}done={code}", status_code=303, headers={"Cache-Control": "no-store"}
+    )
+
+
+def refused(call: Call, error: ServiceError) -> Response:
+    """The reason an action was refused, on a page of its own."""
+    return show(
+        call,
+        "admin/refused.html",
+        {"title": N_("The action was refused"), "problem": str(error)},
+        status_code=404 if isinstance(error, NotFound) else 400,
+    )
+
+
+def admin_view(
+    view: View,
+    *,
+    fresh: bool = False,
+    back: Callable[[Request], str] | None = None,
+    on_error: Callable[[Call, ServiceError], Response] | None = None,
+) -> Callable[[Request], Awaitable[Response]]:
+    """An admin page or action: CSRF checked on POST, then the administrator (or a sign-in, or
+    403), then `view` in one transaction. A refused action (ServiceError) is shown by
+    `on_error`."""
+
+    async def endpoint(request: Request) -> Response:
+        form = await request.form() if request.method == "POST" else None
+        if form is not None:
+            verify_csrf(request, form)
+        if back is not None:
+            return_to = back(request)
+        elif request.method == "GET":
+            query = f"?{request.url.query}" if request.url.query else ""
+            return_to = f"{request.url.path}{query}"
+        else:
+            return_to = request.url.path
+        return await run_in_threadpool(_run, request, form, safe_return(return_to))
+
+    def _run(request: Request, form: FormData | None, return_to: str) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        with runtime.db.transaction() as db:
+            admin = require_admin(db, runtime, request, return_to=return_to, fresh=fresh)
+            if not isinstance(admin, Admin):
+                return admin
+            call = Call(request, db, runtime, admin, form)
+            try:
+                return view(call)
+            except ServiceError as error:  # services refuse before writing anything
+                return (on_error or refused)(call, error)
+
+    return endpoint

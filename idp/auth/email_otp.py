@@ -1,0 +1,194 @@
+"""One-time codes by email: an alternative second factor.
+
+A code is 6 digits, stored only as a salted SHA-256, valid for 10 minutes, allows 5 attempts,
+and is used once; a new code can be asked for after 60 seconds and replaces the previous one.
+Attempts and use are counted by atomic conditional UPDATEs, so simultaneous submits cannot
+exceed the limits or use a code twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session
+
+from idp.db.models import EmailCode, User
+from idp.mail import Mail, Mailer, mask_email
+
+DIGITS = 6
+LIFETIME = timedelta(minutes=10)
+COOLDOWN = timedelta(seconds=60)
+MAX_ATTEMPTS = 5
+
+
+class Cooldown(Exception):
+    """A code was sent moments ago; another may be asked for in `seconds_left` seconds."""
+
+    def __init__(self, seconds_left: int) -> None:
+        super().__init__(f"wait {seconds_left} seconds before asking for a new code")
+        self.seconds_left = seconds_left
+
+
+class NoEmailAddress(Exception):
+    """The account has no email address to send a code to."""
+
+
+@dataclass(frozen=True)
+class SentCode:
+    """What the page may tell: where the code went (masked) and until when it is valid."""
+
+    masked_email: str
+    expires_at: datetime
+    resend_after: datetime
+
+
+MESSAGES = {
+    "en": (
+        "Your one-time code",
+        "Your one-time code is {code}\n\n"
+        "It is valid for {minutes} minutes and can be used once.\n"
+        "If you did not try to sign in, ignore this email and do not give the code to anyone.\n",
+    ),
+    "hy": (
+        "Ձեր մեկանգամյա կոդը",
+        "Ձեր մեկանգամյա կոդն է՝ {code}\n\n"  # noqa: RUF001
+        "Այն գործում է {minutes} րոպե և կարող է օգտագործվել միայն մեկ անգամ։\n"  # noqa: RUF001
+        "Եթե դուք չեք փորձել մուտք գործել, անտեսեք այս նամակը և ոչ մեկին մի հաղորդեք կոդը։\n",  # noqa: RUF001
+    ),
+    "ru": (
+        "Ваш одноразовый код",
+        "Ваш одноразовый код: {code}\n\n"
+        "Он действует {minutes} минут и может быть использован один раз.\n"
+        "Если вы не пытались войти, не обращайте внимания на это письмо "
+        "и никому не сообщайте код.\n",
+    ),
+}
+
+
+def message(to: str, code: str, locale: str) -> Mail:
+    """The email carrying a code, in the citizen's language (English if not available)."""
+    subject, body = MESSAGES.get(locale.split("-")[0].lower(), MESSAGES["en"])
+    minutes = int(LIFETIME.total_seconds() // 60)
+    return Mail(to=to, subject=subject, text=body.format(code=code, minutes=minutes))
+
+
+def _hash(salt: str, code: str) -> str:
+    return hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()
+
+
+def _live(
+    user_id: int, purpose: str, interaction_id: str | None, now: datetime
+) -> list[ColumnElement[bool]]:
+    interaction = (
+        EmailCode.interaction_id.is_(None)
+        if interaction_id is None
+        else EmailCode.interaction_id == interaction_id
+    )
+    return [
+        EmailCode.user_id == user_id,
+        EmailCode.purpose == purpose,
+        interaction,
+        EmailCode.used_at.is_(None),
+        EmailCode.expires_at > now,
+    ]
+
+
+def send_code(
+    session: Session,
+    user: User,
+    mailer: Mailer,
+    *,
+    purpose: str = "login",
+    interaction_id: str | None = None,
+    locale: str = "en",
+    now: datetime | None = None,
+) -> SentCode:
+    """Send a new code to the citizen's email address (raises `Cooldown`, `NoEmailAddress`,
+    or `idp.mail.MailError` when the mail system refuses it: then nothing is stored)."""
+    now = now or datetime.now(UTC)
+    if not user.email:
+        raise NoEmailAddress("this account has no email address")
+    last = session.scalar(
+        select(EmailCode.created_at)
+        .where(EmailCode.user_id == user.id, EmailCode.purpose == purpose)
+        .order_by(EmailCode.created_at.desc())
+        .limit(1)
+    )
+    if last is not None and now - last < COOLDOWN:
+        raise Cooldown(math.ceil((last + COOLDOWN - now).total_seconds()))
+    # The previous code stops working: only the latest one sent is valid.
+    session.execute(
+        update(EmailCode)
+        .where(*_live(user.id, purpose, interaction_id, now))
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    code = f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
+    salt = secrets.token_hex(16)
+    row = EmailCode(
+        user_id=user.id,
+        purpose=purpose,
+        interaction_id=interaction_id,
+        salt=salt,
+        code_hash=_hash(salt, code),
+        sent_to=user.email,
+        attempts=0,
+        created_at=now,
+        expires_at=now + LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    mailer.send(message(user.email, code, locale))
+    return SentCode(mask_email(user.email), row.expires_at, now + COOLDOWN)
+
+
+def verify(
+    session: Session,
+    user_id: int,
+    code: str,
+    *,
+    interaction_id: str | None = None,
+    purpose: str = "login",
+    now: datetime | None = None,
+) -> bool:
+    """Accept the latest live code once; each try (right or wrong) uses one of its attempts."""
+    now = now or datetime.now(UTC)
+    row = session.execute(
+        select(EmailCode.id, EmailCode.salt, EmailCode.code_hash)
+        .where(*_live(user_id, purpose, interaction_id, now))
+        .order_by(EmailCode.created_at.desc(), EmailCode.id.desc())
+        .limit(1)
+    ).one_or_none()
+    candidate = re.sub(r"[\s-]", "", code)
+    if row is None:
+        hmac.compare_digest(_hash("0" * 32, candidate), "0" * 64)
+        return False
+    code_id, salt, stored = row
+    counted = session.execute(
+        update(EmailCode)
+        .where(
+            EmailCode.id == code_id,
+            EmailCode.used_at.is_(None),
+            EmailCode.attempts < MAX_ATTEMPTS,
+        )
+        .values(attempts=EmailCode.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(counted, "rowcount", 0) != 1:
+        return False
+    if not hmac.compare_digest(_hash(salt, candidate), stored):
+        return False
+    used = session.execute(
+        update(EmailCode)
+        .where(EmailCode.id == code_id, EmailCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(used, "rowcount", 0) == 1

@@ -1,0 +1,65 @@
+"""Choosing a new password (after a reset, or when an administrator requires it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from idp.auth import passwords
+from idp.auth.blocklist import is_blocked
+from idp.db.models import User
+from idp.i18n import N_
+
+PASSWORD_ERRORS = {
+    "missing": N_("Enter a new password."),
+    "too_short": N_(
+        "The password is too short: use at least %(min)s characters. A few unrelated words "
+        "make a long password that is easy to remember."
+    ),
+    "too_long": N_("The password is too long: use at most %(max)s characters."),
+    "context": N_("The password must not be your username, your name or your email address."),
+    "blocked": N_(
+        "This password is too common or has appeared in a data breach, so it is easy to "
+        "guess. Choose another one."
+    ),
+    "same": N_("The new password must be different from the current one."),
+    "mismatch": N_("The two passwords do not match. Type the same password twice."),
+}
+
+
+def password_problem(user: User, password: str, confirm: str) -> str | None:
+    """Why this password may not be used (a key of `PASSWORD_ERRORS`), or None. NIST 800-63B:
+    length, blocklist and context words only; no composition rules."""
+    if not password:
+        return "missing"
+    normalized = passwords.normalize(password)
+    if len(normalized) < passwords.MIN_LENGTH:
+        return "too_short"
+    if len(normalized) > passwords.MAX_LENGTH:
+        return "too_long"
+    folded = normalized.casefold()
+    context = (user.username, user.given_name, user.family_name, user.email)
+    local_part = (user.email or "").partition("@")[0]
+    for word in (*context, local_part):
+        if word and len(word) >= 3 and folded == passwords.normalize(word).casefold():
+            return "context"
+    if is_blocked(normalized):
+        return "blocked"
+    if password != confirm:
+        return "mismatch"
+    if passwords.verify_password(password, user.password_hash):
+        return "same"
+    try:
+        passwords.check_policy(password, context=context)
+    except passwords.PasswordRejected:
+        return "blocked"
+    return None
+
+
+def change_password(session: Session, user: User, password: str, *, reason: str) -> None:
+    """Store the new password's hash; the citizen no longer has to change it."""
+    user.password_hash = passwords.hash_password(password)
+    user.password_changed_at = datetime.now(UTC)
+    user.must_change_password = False
+    session.flush()

@@ -1,0 +1,697 @@
+"""The sign-in pages: password, second factor, enrolment, recovery codes, new password.
+
+Each view reads the request, runs one transaction in the thread pool and answers a page (GET)
+or a 303 (POST). The rules live in `flow`, the factors in their own modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp import events
+from idp.auth import email_otp, flow, interactions, passwords, recovery, sessions, totp
+from idp.auth.newpassword import PASSWORD_ERRORS, change_password, password_problem
+from idp.auth.pages import (
+    error_code,
+    expired,
+    field,
+    locale_of,
+    page,
+    runtime,
+    translator,
+    wait_seconds,
+    with_error,
+)
+from idp.csrf import verify_csrf
+from idp.db.models import Interaction, User
+from idp.i18n import N_
+from idp.mail import MailError
+from idp.services.users import normalize_username
+
+CREDENTIALS_ERRORS = {
+    "credentials": N_(
+        "The username or password is not correct. Check them and try again. After several "
+        "failed attempts, signing in is paused for a while."
+    ),
+    "missing": N_("Enter your username and your password."),
+    "ip_limited": N_(
+        "Too many attempts from your network. Wait %(seconds)s seconds and try again."
+    ),
+}
+CODE_ERRORS = {
+    "code": N_("The code is not correct or has already been used. Enter the code shown now."),
+    "missing": N_("Enter the code."),
+    "throttled": N_("Too many wrong codes. Wait %(seconds)s seconds and try again."),
+    "locked": N_("Too many wrong codes. Signing in to this account is paused; try again later."),
+}
+RECOVERY_ERRORS = {
+    **CODE_ERRORS,
+    "code": N_("This recovery code is not correct or has already been used."),
+}
+EMAIL_ERRORS = {
+    **CODE_ERRORS,
+    "code": N_(
+        "The code is not correct or has expired. Check the latest email or ask for a new code."
+    ),
+    "not_sent": N_("Ask for a code first."),
+    "mail_failed": N_("We could not send the email just now. Try again later or use another way."),
+    "cooldown": N_(
+        "A code was sent moments ago. You can ask for a new one in %(seconds)s seconds."
+    ),
+}
+ACCESS_ERRORS = {
+    "unsupported_acr": N_(
+        "This e-service asks for a level of assurance this sign-in cannot provide yet."
+    ),
+}
+
+
+# Loading ----------------------------------------------------------------------------------
+
+
+def _load(db: Session, request: Request) -> Interaction | None:
+    return interactions.load(db, str(request.path_params["interaction_id"]), request)
+
+
+def _advance(db: Session, interaction: Interaction, user: User, request: Request) -> Response:
+    """Send the citizen to the next step, or finish and resume the authorization request."""
+    settings = runtime(request).settings
+    step = flow.next_step(interaction, user, settings)
+    if step != "done":
+        return flow.go(flow.goto_step(interaction, step))
+    response, ok = flow.finish(db, interaction, user, request, settings)
+    if ok:
+        runtime(request).throttle.record_success(
+            db, user_id=user.id, ip=sessions.client_ip(request)
+        )
+    return response
+
+
+def _event(
+    db: Session,
+    request: Request,
+    interaction: Interaction,
+    type: str,
+    *,
+    user_id: int | None,
+    outcome: str = "success",
+    reason: str | None = None,
+) -> None:
+    data: dict[str, Any] = {"interaction": interaction.id}
+    if reason:
+        data["reason"] = reason
+    events.record(
+        db,
+        type,
+        outcome=outcome,
+        user_id=user_id,
+        client_id=interaction.client_id,
+        ip=sessions.client_ip(request),
+        request_id=getattr(request.state, "request_id", None),
+        **data,
+    )
+
+
+# Password ---------------------------------------------------------------------------------
+
+
+async def password_page(request: Request) -> Response:
+    return await run_in_threadpool(_password_page, request)
+
+
+def _password_page(request: Request) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction = _load(db, request)
+        if interaction is None:
+            return expired(request)
+        if interaction.required_acr == "high":
+            return _unsupported(db, request, interaction)
+        user = flow.signed_in_user(db, interaction)
+        if user is None and not interaction.force_login and interaction.user_id is None:
+            sso = sessions.current_session(db, request, rt.settings)
+            if sso is not None:
+                flow.adopt_session(db, interaction, sso)
+                user = flow.signed_in_user(db, interaction)
+        if user is not None:
+            return _advance(db, interaction, user, request)
+        _ = translator(request, interaction)
+        code = error_code(request, CREDENTIALS_ERRORS)
+        errors = []
+        if code:
+            message = _(CREDENTIALS_ERRORS[code], seconds=wait_seconds(request))
+            errors.append(("password" if code != "missing" else "username", message))
+        return page(
+            request,
+            db,
+            interaction,
+            "signin/password.html",
+            {
+                "title": N_("Sign in"),
+                "errors": errors,
+                "notice": _("Your password has been changed. Sign in with it.")
+                if request.query_params.get("changed") == "1"
+                else None,
+                "action": flow.url(interaction, "password"),
+                "forgot_url": flow.url(interaction, "forgot"),
+                "username": interaction.signin.get("username") or interaction.login_hint or "",
+            },
+        )
+
+
+def _unsupported(db: Session, request: Request, interaction: Interaction) -> Response:
+    return page(
+        request,
+        db,
+        interaction,
+        "error.html",
+        {
+            "title": N_("This sign-in is not available"),
+            "message": ACCESS_ERRORS["unsupported_acr"],
+            "link": interactions.cancel_url(interaction),
+            "link_text": N_("Go back to the e-service"),
+        },
+        status_code=400,
+    )
+
+
+async def password_submit(request: Request) -> Response:
+    form = await request.form()
+    verify_csrf(request, form)
+    username = field(form, "username", 320).strip()
+    password = field(form, "password")
+    return await run_in_threadpool(_password_submit, request, username, password)
+
+
+def _password_submit(request: Request, username: str, password: str) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction = _load(db, request)
+        if interaction is None:
+            return expired(request)
+        here = flow.url(interaction, "password")
+        flow.set_signin(interaction, username=username or None)
+        if not username or not password:
+            return with_error(here, "missing")
+        user = db.scalar(select(User).where(User.username == normalize_username(username)))
+        ip = sessions.client_ip(request)
+        verdict = rt.throttle.check(db, user_id=user.id if user else None, ip=ip)
+        if not verdict.allowed:
+            passwords.verify_password(password, None)  # the same time as a real check
+            _event(
+                db,
+                request,
+                interaction,
+                "auth.password",
+                user_id=user.id if user else None,
+                outcome="failure",
+                reason=verdict.reason,
+            )
+            if verdict.reason == "ip_limited":
+                return with_error(here, "ip_limited", wait=verdict.retry_after or 0)
+            return with_error(here, "credentials")
+        valid = passwords.verify_password(password, user.password_hash if user else None)
+        if user is None or not valid or user.disabled:
+            reason = (
+                "unknown_user"
+                if user is None
+                else "wrong_password"
+                if not valid
+                else "account_disabled"
+            )
+            rt.throttle.record_failure(db, user_id=user.id if user else None, ip=ip)
+            _event(
+                db,
+                request,
+                interaction,
+                "auth.password",
+                user_id=user.id if user else None,
+                outcome="failure",
+                reason=reason,
+            )
+            return with_error(here, "credentials")
+        if user.password_hash and passwords.needs_rehash(user.password_hash):
+            user.password_hash = passwords.hash_password(password)
+        if interaction.user_id not in (None, user.id):
+            interaction.amr = []  # someone else signs in: start over
+        interaction.user_id = user.id
+        flow.set_signin(interaction, adopted=None)
+        flow.factor_passed(db, interaction, user, "pwd")
+        _event(db, request, interaction, "auth.password", user_id=user.id)
+        return _advance(db, interaction, user, request)
+
+
+# Second factor ----------------------------------------------------------------------------
+
+
+def _factor_context(
+    db: Session, interaction: Interaction, user: User, current: str
+) -> dict[str, Any]:
+    return {
+        "current": current,
+        "totp_url": flow.url(interaction, "totp") if flow.has_totp(user) else None,
+        "recovery_url": flow.url(interaction, "recovery"),
+        "email_available": bool(user.email),
+        "email_send_url": flow.url(interaction, "email_send"),
+    }
+
+
+def _second_factor_user(
+    db: Session, request: Request
+) -> tuple[Interaction | None, User | None, Response | None]:
+    """The interaction and citizen of a second-factor page, or where to go instead."""
+    interaction = _load(db, request)
+    if interaction is None:
+        return None, None, expired(request)
+    user = flow.signed_in_user(db, interaction)
+    if user is None:
+        return interaction, None, flow.go(flow.url(interaction, "password"))
+    if "otp" in interaction.amr or not flow.has_totp(user):
+        return interaction, user, _advance(db, interaction, user, request)
+    return interaction, user, None
+
+
+async def totp_page(request: Request) -> Response:
+    return await run_in_threadpool(_code_page, request, "totp")
+
+
+async def recovery_page(request: Request) -> Response:
+    return await run_in_threadpool(_code_page, request, "recovery")
+
+
+async def email_page(request: Request) -> Response:
+    return await run_in_threadpool(_code_page, request, "email")
+
+
+TEMPLATES = {
+    "totp": "signin/totp.html",
+    "recovery": "signin/recovery.html",
+    "email": "signin/email.html",
+}
+TITLES = {
+    "totp": N_("Enter the code from your authenticator app"),
+    "recovery": N_("Enter a recovery code"),
+    "email": N_("Enter the code we emailed you"),
+}
+ERRORS = {"totp": CODE_ERRORS, "recovery": RECOVERY_ERRORS, "email": EMAIL_ERRORS}
+
+
+def _code_page(request: Request, kind: str) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _second_factor_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        _ = translator(request, interaction)
+        known = ERRORS[kind]
+        code = error_code(request, known)
+        errors = [("code", _(known[code], seconds=wait_seconds(request)))] if code else []
+        context = {
+            "title": TITLES[kind],
+            "errors": errors,
+            "action": flow.url(interaction, kind),
+            **_factor_context(db, interaction, user, kind),
+        }
+        if kind == "email":
+            sent = interaction.signin.get("email_sent_to")
+            context["sent_to"] = sent
+            context["minutes"] = int(email_otp.LIFETIME.total_seconds() // 60)
+            context["resend_wait"] = wait_seconds(request) if code == "cooldown" else 0
+        return page(request, db, interaction, TEMPLATES[kind], context)
+
+
+async def totp_submit(request: Request) -> Response:
+    return await _code_submit(request, "totp")
+
+
+async def recovery_submit(request: Request) -> Response:
+    return await _code_submit(request, "recovery")
+
+
+async def email_submit(request: Request) -> Response:
+    return await _code_submit(request, "email")
+
+
+async def _code_submit(request: Request, kind: str) -> Response:
+    form = await request.form()
+    verify_csrf(request, form)
+    return await run_in_threadpool(_check_code, request, kind, field(form, "code", 64))
+
+
+EVENT_TYPES = {"totp": "auth.otp", "recovery": "auth.recovery", "email": "auth.email_otp"}
+
+
+def _check_code(request: Request, kind: str, code: str) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _second_factor_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        here = flow.url(interaction, kind)
+        if not code.strip():
+            return with_error(here, "missing")
+        if kind == "email" and not interaction.signin.get("email_sent_to"):
+            return with_error(here, "not_sent")
+        ip = sessions.client_ip(request)
+        event_type = EVENT_TYPES[kind]
+        verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
+        if not verdict.allowed:
+            _event(
+                db,
+                request,
+                interaction,
+                event_type,
+                user_id=user.id,
+                outcome="failure",
+                reason=verdict.reason,
+            )
+            if verdict.locked:
+                return with_error(here, "locked")
+            return with_error(here, "throttled", wait=verdict.retry_after or 0)
+        if kind == "totp":
+            assert user.totp is not None
+            valid = totp.verify_and_consume(db, user.totp, code, rt.secrets)
+        elif kind == "recovery":
+            valid = recovery.consume(db, user.id, code)
+        else:
+            valid = email_otp.verify(db, user.id, code, interaction_id=interaction.id)
+        if not valid:
+            rt.throttle.record_failure(db, user_id=user.id, ip=ip)
+            _event(
+                db,
+                request,
+                interaction,
+                event_type,
+                user_id=user.id,
+                outcome="failure",
+                reason="invalid_code",
+            )
+            return with_error(here, "code")
+        flow.factor_passed(db, interaction, user, "otp")
+        _event(db, request, interaction, event_type, user_id=user.id)
+        if kind == "recovery":
+            events.record(
+                db,
+                "auth.recovery_remaining",
+                user_id=user.id,
+                remaining=recovery.remaining(db, user.id),
+            )
+        return _advance(db, interaction, user, request)
+
+
+async def email_send(request: Request) -> Response:
+    form = await request.form()
+    verify_csrf(request, form)
+    return await run_in_threadpool(_email_send, request)
+
+
+def _email_send(request: Request) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _second_factor_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        here = flow.url(interaction, "email")
+        try:
+            with db.begin_nested():
+                sent = email_otp.send_code(
+                    db,
+                    user,
+                    rt.mailer,
+                    interaction_id=interaction.id,
+                    locale=locale_of(request, interaction),
+                )
+        except email_otp.Cooldown as wait:
+            return with_error(here, "cooldown", wait=wait.seconds_left)
+        except email_otp.NoEmailAddress:
+            return flow.go(flow.url(interaction, "totp"))
+        except MailError:
+            _event(
+                db,
+                request,
+                interaction,
+                "auth.email_otp_sent",
+                user_id=user.id,
+                outcome="failure",
+                reason="mail_failed",
+            )
+            return with_error(here, "mail_failed")
+        flow.set_signin(interaction, email_sent_to=sent.masked_email)
+        _event(db, request, interaction, "auth.email_otp_sent", user_id=user.id)
+        return flow.go(here)
+
+
+# Enrolment --------------------------------------------------------------------------------
+
+
+def _enrol_user(
+    db: Session, request: Request
+) -> tuple[Interaction | None, User | None, Response | None]:
+    interaction = _load(db, request)
+    if interaction is None:
+        return None, None, expired(request)
+    user = flow.signed_in_user(db, interaction)
+    if user is None:
+        return interaction, None, flow.go(flow.url(interaction, "password"))
+    if flow.next_step(interaction, user, runtime(request).settings) != "enrol":
+        return interaction, user, _advance(db, interaction, user, request)
+    return interaction, user, None
+
+
+async def enrol_page(request: Request) -> Response:
+    return await run_in_threadpool(_enrol_page, request)
+
+
+def _enrol_page(request: Request) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _enrol_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        if user.totp is not None:  # unconfirmed: show the same key again
+            secret = rt.secrets.decrypt(user.totp.secret_encrypted)
+        else:
+            _credential, secret = totp.enrol(db, user, rt.secrets)
+        _ = translator(request, interaction)
+        issuer_name = urlsplit(rt.settings.issuer).hostname or "idp"
+        uri = totp.provisioning_uri(secret, account=user.username, issuer_name=issuer_name)
+        code = error_code(request, CODE_ERRORS)
+        errors = [("code", _(CODE_ERRORS[code], seconds=wait_seconds(request)))] if code else []
+        grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+        return page(
+            request,
+            db,
+            interaction,
+            "signin/enrol.html",
+            {
+                "title": N_("Set up your authenticator app"),
+                "errors": errors,
+                "action": flow.url(interaction, "enrol"),
+                "qr_svg": _markup(totp.qr_svg(uri, title=_("QR code for your authenticator app"))),
+                "secret": grouped,
+            },
+        )
+
+
+def _markup(svg: str) -> Any:
+    from markupsafe import Markup
+
+    return Markup(svg)  # noqa: S704 - generated by segno from our own URI, escaped there
+
+
+async def enrol_submit(request: Request) -> Response:
+    form = await request.form()
+    verify_csrf(request, form)
+    return await run_in_threadpool(_enrol_submit, request, field(form, "code", 64))
+
+
+def _enrol_submit(request: Request, code: str) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _enrol_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        here = flow.url(interaction, "enrol")
+        if user.totp is None:
+            return flow.go(here)
+        if not code.strip():
+            return with_error(here, "missing")
+        ip = sessions.client_ip(request)
+        verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
+        if not verdict.allowed:
+            if verdict.locked:
+                return with_error(here, "locked")
+            return with_error(here, "throttled", wait=verdict.retry_after or 0)
+        if not totp.confirm(db, user.totp, code, rt.secrets):
+            rt.throttle.record_failure(db, user_id=user.id, ip=ip)
+            _event(
+                db,
+                request,
+                interaction,
+                "auth.totp_enrol",
+                user_id=user.id,
+                outcome="failure",
+                reason="invalid_code",
+            )
+            return with_error(here, "code")
+        flow.factor_passed(db, interaction, user, "otp")
+        flow.set_signin(interaction, show_codes=True)
+        _event(db, request, interaction, "auth.totp_enrol", user_id=user.id)
+        return _advance(db, interaction, user, request)
+
+
+# Recovery codes shown once ----------------------------------------------------------------
+
+
+async def recovery_codes_page(request: Request) -> Response:
+    return await run_in_threadpool(_recovery_codes_page, request)
+
+
+def _codes_user(
+    db: Session, request: Request
+) -> tuple[Interaction | None, User | None, Response | None]:
+    interaction = _load(db, request)
+    if interaction is None:
+        return None, None, expired(request)
+    user = flow.signed_in_user(db, interaction)
+    if user is None:
+        return interaction, None, flow.go(flow.url(interaction, "password"))
+    if flow.next_step(interaction, user, runtime(request).settings) != "recovery_codes":
+        return interaction, user, _advance(db, interaction, user, request)
+    return interaction, user, None
+
+
+def _recovery_codes_page(request: Request) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _codes_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        # New codes each time the page is shown: the codes on screen are always the valid ones.
+        codes = recovery.generate(db, user.id)
+        events.record(
+            db, "auth.recovery_codes_generated", user_id=user.id, client_id=interaction.client_id
+        )
+        _ = translator(request, interaction)
+        text = _("Recovery codes for %(username)s", username=user.username) + "\n\n"
+        text += "\n".join(codes) + "\n"
+        return page(
+            request,
+            db,
+            interaction,
+            "signin/recovery_codes.html",
+            {
+                "title": N_("Save your recovery codes"),
+                "codes": codes,
+                "download_href": "data:text/plain;charset=utf-8," + quote(text),
+                "action": flow.url(interaction, "recovery_codes"),
+            },
+        )
+
+
+async def recovery_codes_submit(request: Request) -> Response:
+    form = await request.form()
+    verify_csrf(request, form)
+    return await run_in_threadpool(_recovery_codes_submit, request)
+
+
+def _recovery_codes_submit(request: Request) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _codes_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        flow.set_signin(interaction, show_codes=None)
+        return _advance(db, interaction, user, request)
+
+
+# New password after sign-in (must_change_password) -----------------------------------------
+
+
+def _new_password_user(
+    db: Session, request: Request
+) -> tuple[Interaction | None, User | None, Response | None]:
+    interaction = _load(db, request)
+    if interaction is None:
+        return None, None, expired(request)
+    user = flow.signed_in_user(db, interaction)
+    if user is None:
+        return interaction, None, flow.go(flow.url(interaction, "password"))
+    if flow.next_step(interaction, user, runtime(request).settings) != "new_password":
+        return interaction, user, _advance(db, interaction, user, request)
+    return interaction, user, None
+
+
+async def new_password_page(request: Request) -> Response:
+    return await run_in_threadpool(_new_password_page, request)
+
+
+def _new_password_page(request: Request) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _new_password_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        _ = translator(request, interaction)
+        return page(
+            request,
+            db,
+            interaction,
+            "signin/new_password.html",
+            {
+                "title": N_("Choose a new password"),
+                "heading": _("Choose a new password"),
+                "intro": _("Your password must be changed before you continue."),
+                "errors": password_errors(request, _),
+                "action": flow.url(interaction, "new_password"),
+                "username": user.username,
+                "min_length": passwords.MIN_LENGTH,
+                "recommended_length": passwords.RECOMMENDED_LENGTH,
+            },
+        )
+
+
+def password_errors(request: Request, _: Any) -> list[tuple[str, str]]:
+    code = error_code(request, PASSWORD_ERRORS)
+    if code is None:
+        return []
+    target = "confirm" if code == "mismatch" else "password"
+    return [(target, _(PASSWORD_ERRORS[code], min=passwords.MIN_LENGTH, max=passwords.MAX_LENGTH))]
+
+
+async def new_password_submit(request: Request) -> Response:
+    form = await request.form()
+    verify_csrf(request, form)
+    return await run_in_threadpool(
+        _new_password_submit, request, field(form, "password"), field(form, "confirm")
+    )
+
+
+def _new_password_submit(request: Request, password: str, confirm: str) -> Response:
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        interaction, user, elsewhere = _new_password_user(db, request)
+        if elsewhere is not None:
+            return elsewhere
+        assert interaction is not None and user is not None
+        problem = password_problem(user, password, confirm)
+        if problem:
+            return with_error(flow.url(interaction, "new_password"), problem)
+        change_password(db, user, password, reason="must_change")
+        _event(db, request, interaction, "auth.password_changed", user_id=user.id)
+        return _advance(db, interaction, user, request)

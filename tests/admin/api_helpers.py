@@ -1,0 +1,43 @@
+"""An e-service allowed the admin scope, and its access token (client credentials)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.testclient import TestClient
+
+from idp.runtime import Runtime
+from idp.services import clients as client_service
+
+
+@dataclass
+class ApiClient:
+    client_id: str
+    secret: str
+
+
+def admin_client(runtime: Runtime, client_id: str = "ops-console") -> ApiClient:
+    with runtime.db.transaction() as db:
+        registered = client_service.register_client(
+            db,
+            client_service.NewClient(
+                name="Operations",
+                client_id=client_id,
+                grant_types=["client_credentials"],
+                scope="admin",
+                restricted_scopes=["admin"],
+            ),
+            actor="test",
+        )
+    assert registered.client_secret
+    return ApiClient(client_id, registered.client_secret)
+
+
+def token(http: TestClient, api: ApiClient, scope: str = "admin") -> str:
+    response = http.post(
+        "/token",
+        data={"grant_type": "client_credentials", "scope": scope},
+        auth=(api.client_id, api.secret),
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])

@@ -1,0 +1,103 @@
+"""An administrator and a citizen, and a browser that signs in through the real pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import update
+from starlette.testclient import TestClient
+
+from idp.db.models import SsoSession
+from idp.runtime import Runtime
+from tests.signin.helpers import Citizen, add_citizen, forms
+
+
+class Console:
+    """A browser on the admin console: follows redirects by hand, fills in real forms."""
+
+    def __init__(self, client: TestClient, runtime: Runtime) -> None:
+        self.client = client
+        self.runtime = runtime
+        client.headers["accept-language"] = "en"
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return self.client.get(path, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+
+    def follow(self, response: httpx.Response, limit: int = 10) -> httpx.Response:
+        while response.status_code in (302, 303) and limit:
+            response = self.get(response.headers["location"])
+            limit -= 1
+        return response
+
+    def post_form(
+        self, page: httpx.Response, action: str, data: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Submit the form of `page` that posts to `action`, with its hidden fields."""
+        found = [f for f in forms(page.text) if f.method == "post" and f.action == action]
+        assert found, f"no form to {action} on {page.url}"
+        return self.client.post(
+            action, data={**found[0].fields, **(data or {})}, follow_redirects=False
+        )
+
+    def csrf(self) -> str:
+        """A CSRF token of this browser (from any page with a form)."""
+        page = self.get("/admin/clients/new")
+        if page.status_code != 200:
+            page = self.get("/admin/")
+        for form in forms(page.text):
+            if "csrf_token" in form.fields:
+                return form.fields["csrf_token"]
+        raise AssertionError("no form with a CSRF token")
+
+    def sign_in(self, who: Citizen, response: httpx.Response, *, step: int = 0) -> httpx.Response:
+        """From a redirect to the sign-in pages: password, then the one-time code."""
+        assert response.status_code == 303, response.text
+        login = response.headers["location"]
+        assert login.startswith("/login/"), login
+        page = self.get(login)
+        assert page.status_code == 200, page.text
+        sent = self.post_form(page, login, {"username": who.username, "password": who.password})
+        assert sent.status_code == 303, sent.text
+        if sent.headers["location"].endswith("/totp"):
+            totp = self.get(sent.headers["location"])
+            sent = self.post_form(totp, sent.headers["location"], {"code": who.code(step)})
+            assert sent.status_code == 303, sent.text
+        return sent
+
+    def open(self, who: Citizen, path: str, *, step: int = 0) -> httpx.Response:
+        """GET an admin page, signing in on the way if asked to."""
+        response = self.get(path)
+        if response.status_code == 303 and response.headers["location"].startswith("/login/"):
+            response = self.follow(self.sign_in(who, response, step=step))
+        return response
+
+    def age_session(self, seconds: int) -> None:
+        """Let time pass since the last sign-in (the session stays live)."""
+        with self.runtime.db.transaction() as db:
+            db.execute(
+                update(SsoSession).values(
+                    auth_time=datetime.now(UTC) - timedelta(seconds=seconds)
+                )
+            )
+
+
+@pytest.fixture
+def console(client: TestClient, runtime: Runtime) -> Console:
+    return Console(client, runtime)
+
+
+@pytest.fixture
+def admin(runtime: Runtime) -> Citizen:
+    person = add_citizen(runtime, "root-admin", email="admin@example.am")
+    with runtime.db.transaction() as db:
+        from idp.services import users as user_service
+
+        user_service.set_admin(db, person.username, True, actor="test")
+    return person
+
+
+@pytest.fixture
+def citizen(runtime: Runtime) -> Citizen:
+    return add_citizen(runtime, "anahit")

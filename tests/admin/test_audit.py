@@ -1,0 +1,263 @@
+"""The audit log: a hash chain that `idp audit verify` checks, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from idp import events
+from idp.cli import main
+from idp.config import Settings
+from idp.db.models import Event
+from idp.runtime import Runtime
+from idp.services import audit as audit_service
+from idp.services import users as user_service
+
+PASSWORD = "ambling-otter-under-ararat"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    code = main(list(args))
+    out, _err = capsys.readouterr()
+    return code, json.loads(out) if "--json" in args else out
+
+
+def some_actions(runtime: Runtime, count: int = 3, first: int = 0) -> None:
+    for index in range(first, first + count):
+        with runtime.db.transaction() as db:
+            user_service.create_user(
+                db,
+                runtime.secrets,
+                user_service.NewUser(username=f"citizen{index}", password=PASSWORD),
+                actor="test",
+            )
+            user_service.set_disabled(db, f"citizen{index}", True, actor="test")
+
+
+def entries(runtime: Runtime) -> list[Event]:
+    with runtime.db.read() as db:
+        return list(db.scalars(select(Event).order_by(Event.seq)))
+
+
+def verify(runtime: Runtime) -> dict[str, Any]:
+    with runtime.db.read() as db:
+        return audit_service.verify(db).as_dict()
+
+
+def test_every_event_is_chained_to_the_one_before(runtime: Runtime) -> None:
+    some_actions(runtime)
+    rows = entries(runtime)
+    assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
+    assert rows[0].prev_hash == "0" * 64
+    for before, after in zip(rows, rows[1:], strict=False):
+        assert after.prev_hash == before.hash
+    found = verify(runtime)
+    assert found["ok"] is True
+    assert found["checked"] == len(rows)
+    assert found["head_hash"] == rows[-1].hash
+
+
+def test_a_rolled_back_action_leaves_no_entry(runtime: Runtime) -> None:
+    some_actions(runtime, 1)
+    before = len(entries(runtime))
+    with pytest.raises(RuntimeError), runtime.db.transaction() as db:
+        events.record(db, "admin.test", actor="test")
+        raise RuntimeError("abandon the action")
+    assert len(entries(runtime)) == before
+    assert verify(runtime)["ok"] is True
+
+
+def test_a_rolled_back_savepoint_keeps_the_rest_of_the_chain(runtime: Runtime) -> None:
+    with runtime.db.transaction() as db:
+        events.record(db, "admin.kept", actor="test")
+        with pytest.raises(RuntimeError), db.begin_nested():
+            events.record(db, "admin.dropped", actor="test")
+            raise RuntimeError("undo the savepoint")
+        events.record(db, "admin.kept_too", actor="test")
+    assert [row.type for row in entries(runtime)] == ["admin.kept", "admin.kept_too"]
+    assert verify(runtime)["ok"] is True
+
+
+def test_verify_command_says_ok(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, runtime: Runtime
+) -> None:
+    some_actions(runtime)
+    code, data = run(capsys, "audit", "verify", "--json")
+    assert code == 0
+    assert data["ok"] is True
+    code, text = run(capsys, "audit", "verify")
+    assert code == 0
+    assert text.startswith("OK: ")
+
+
+def test_verify_finds_an_edited_entry(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, runtime: Runtime
+) -> None:
+    some_actions(runtime)
+    target = entries(runtime)[2]
+    with runtime.db.transaction() as db:
+        db.execute(update(Event).where(Event.id == target.id).values(actor="someone-else"))
+    code, data = run(capsys, "audit", "verify", "--json")
+    assert code == 1
+    assert data["ok"] is False
+    assert data["seq"] == target.seq
+    assert data["event_id"] == target.id
+    assert "altered" in data["problem"]
+    code, text = run(capsys, "audit", "verify")
+    assert code == 1
+    assert text.startswith(f"BROKEN at entry {target.seq}")
+
+
+def test_verify_finds_an_edited_time_or_outcome(runtime: Runtime) -> None:
+    some_actions(runtime)
+    target = entries(runtime)[1]
+    with runtime.db.transaction() as db:
+        db.execute(
+            update(Event)
+            .where(Event.id == target.id)
+            .values(at=target.at - timedelta(days=1), outcome="failure")
+        )
+    found = verify(runtime)
+    assert (found["ok"], found["seq"]) == (False, target.seq)
+
+
+def test_verify_finds_a_deleted_entry(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, runtime: Runtime
+) -> None:
+    some_actions(runtime)
+    target = entries(runtime)[3]
+    with runtime.db.transaction() as db:
+        db.execute(delete(Event).where(Event.id == target.id))
+    code, data = run(capsys, "audit", "verify", "--json")
+    assert code == 1
+    assert data["seq"] == target.seq
+    assert "missing" in data["problem"]
+
+
+def test_verify_finds_the_newest_entry_deleted(runtime: Runtime) -> None:
+    some_actions(runtime)
+    last = entries(runtime)[-1]
+    with runtime.db.transaction() as db:
+        db.execute(delete(Event).where(Event.id == last.id))
+    found = verify(runtime)
+    assert found["ok"] is False
+    assert found["seq"] == last.seq
+
+
+def test_verify_finds_a_deleted_and_renumbered_entry(runtime: Runtime) -> None:
+    """Deleting an entry and shifting the later ones down still breaks a link."""
+    some_actions(runtime, 1)
+    rows = entries(runtime)
+    with runtime.db.transaction() as db:
+        db.execute(delete(Event).where(Event.id == rows[0].id))
+        for row in rows[1:]:
+            db.execute(update(Event).where(Event.id == row.id).values(seq=row.seq - 1))
+    found = verify(runtime)
+    assert found["ok"] is False
+    assert found["seq"] == 1
+
+
+def test_concurrent_appends_make_one_valid_chain(runtime: Runtime) -> None:
+    writers, each = 4, 10
+    failures: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for index in range(each):
+                with runtime.db.transaction() as db:
+                    events.record(db, "test.concurrent", actor=f"w{worker}", index=index)
+                    events.record(db, "test.concurrent", actor=f"w{worker}", index=-index)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    found = verify(runtime)
+    assert found["ok"] is True
+    assert found["checked"] == writers * each * 2
+
+
+def test_export_writes_json_lines_in_a_date_range(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, runtime: Runtime
+) -> None:
+    some_actions(runtime)
+    today = datetime.now(UTC).date()
+    code, text = run(capsys, "audit", "export", "--since", today.isoformat())
+    assert code == 0
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert len(lines) == len(entries(runtime))
+    assert lines[0]["seq"] == 1
+    assert {"type", "at", "actor", "hash", "prev_hash"} <= set(lines[0])
+    assert all("password" not in json.dumps(line) for line in lines)
+    code, text = run(capsys, "audit", "export", "--until", (today - timedelta(days=1)).isoformat())
+    assert (code, text) == (0, "")
+    code, _ = run(capsys, "audit", "export", "--since", "yesterday")
+    assert code == 1
+
+
+def test_pruning_keeps_the_chain_verifiable(runtime: Runtime) -> None:
+    some_actions(runtime)
+    total = len(entries(runtime))
+    later = datetime.now(UTC) + timedelta(days=runtime.settings.audit_retention_days + 1)
+    with runtime.db.transaction() as db:
+        pruned = audit_service.prune(db, runtime.settings, actor="test", now=later)
+    assert pruned.removed == total
+    rows = entries(runtime)
+    assert [row.type for row in rows] == ["admin.audit_pruned"]
+    assert rows[0].seq == total + 1
+    assert rows[0].prev_hash == pruned.anchor_hash
+    found = verify(runtime)
+    assert found["ok"] is True
+    assert found["anchor_seq"] == total
+    some_actions(runtime, 1, first=10)
+    assert verify(runtime)["ok"] is True
+    # Nothing is old enough now: pruning removes nothing.
+    with runtime.db.transaction() as db:
+        assert audit_service.prune(db, runtime.settings, actor="test").removed == 0
+
+
+def test_pruning_refuses_a_broken_chain(runtime: Runtime) -> None:
+    some_actions(runtime)
+    with runtime.db.transaction() as db:
+        first = db.scalar(select(func.min(Event.id)))
+        db.execute(update(Event).where(Event.id == first).values(type="edited"))
+    later = datetime.now(UTC) + timedelta(days=runtime.settings.audit_retention_days + 1)
+    with pytest.raises(audit_service.InvalidInput, match="does not verify"):
+        with runtime.db.transaction() as db:
+            audit_service.prune(db, runtime.settings, actor="test", now=later)
+    assert len(entries(runtime)) > 1
+
+
+WRITER = """
+import sys
+from idp import events
+from idp.db import Database
+database = Database.from_url(sys.argv[1])
+for index in range(int(sys.argv[2])):
+    with database.transaction() as db:
+        events.record(db, "test.process", actor=sys.argv[3], index=index)
+database.dispose()
+"""
+
+
+def test_several_processes_append_to_one_chain(runtime: Runtime) -> None:
+    import subprocess
+    import sys
+
+    url = runtime.settings.effective_database_url
+    processes = [
+        subprocess.Popen([sys.executable, "-c", WRITER, url, "15", f"p{n}"]) for n in range(3)
+    ]
+    assert [process.wait(timeout=120) for process in processes] == [0, 0, 0]
+    found = verify(runtime)
+    assert found["ok"] is True
+    assert found["checked"] == 45

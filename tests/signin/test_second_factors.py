@@ -1,0 +1,141 @@
+"""The other second factors (recovery code, email code), enrolment and step-up."""
+
+from __future__ import annotations
+
+import re
+
+from idp.runtime import Runtime
+from tests.signin.helpers import (
+    Browser,
+    add_citizen,
+    events_of,
+    interaction_row,
+    outbox,
+    resume_location,
+)
+
+
+def test_recovery_code_signs_in_once(browser: Browser, runtime: Runtime) -> None:
+    citizen = add_citizen(runtime, totp=False)
+    first = browser.start()
+    # Enrol first: the recovery codes are shown once, after the app is confirmed.
+    enrol = browser.follow(browser.sign_in_password(first, citizen.username, citizen.password))
+    secret = re.search(r'id="secret">([A-Z2-7 ]+)<', enrol.text)
+    assert secret
+    citizen.totp_secret = secret.group(1).replace(" ", "")
+    codes_page = browser.follow(browser.submit(enrol, {"code": citizen.code()}))
+    codes = re.findall(r"<li>([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})</li>", codes_page.text)
+    assert len(codes) == 10
+    assert browser.submit(codes_page, {}).headers["location"] == resume_location(first)
+
+    second = browser.start(force_login=True)
+    code_page = browser.follow(browser.sign_in_password(second, "anahit", citizen.password))
+    recovery_page = browser.page(f"/login/{second}/recovery")
+    assert "Recovery code" in recovery_page.text or "recovery" in recovery_page.text.lower()
+    done = browser.submit(recovery_page, {"code": codes[0].upper()})
+    assert done.headers["location"] == resume_location(second)
+    assert code_page.status_code == 200
+
+    third = browser.start(force_login=True)
+    browser.sign_in_password(third, "anahit", citizen.password)
+    again = browser.submit(browser.page(f"/login/{third}/recovery"), {"code": codes[0]})
+    assert again.headers["location"] == f"/login/{third}/recovery?error=code"
+    assert [e.outcome for e in events_of(runtime, "auth.recovery")] == ["success", "failure"]
+
+
+def test_email_code_says_where_it_went_and_signs_in(browser: Browser, runtime: Runtime) -> None:
+    citizen = add_citizen(runtime)
+    interaction_id = browser.start()
+    code_page = browser.follow(
+        browser.sign_in_password(interaction_id, citizen.username, citizen.password)
+    )
+    sent = browser.submit(code_page, {}, action=f"/login/{interaction_id}/email/send")
+    assert sent.headers["location"] == f"/login/{interaction_id}/email"
+    email_page = browser.follow(sent)
+    assert "a***@example.am" in email_page.text
+    messages = outbox(runtime)
+    assert len(messages) == 1 and messages[0]["to"] == citizen.email
+    code = re.search(r"\b(\d{6})\b", messages[0]["text"])
+    assert code
+
+    resend = browser.submit(email_page, {}, action=f"/login/{interaction_id}/email/send")
+    assert resend.headers["location"].startswith(f"/login/{interaction_id}/email?error=cooldown")
+    assert len(outbox(runtime)) == 1
+
+    wrong = browser.submit(email_page, {"code": "000000" if code.group(1) != "000000" else "1"})
+    assert wrong.headers["location"] == f"/login/{interaction_id}/email?error=code"
+    done = browser.submit(email_page, {"code": code.group(1)})
+    assert done.headers["location"] == resume_location(interaction_id)
+    assert [e.outcome for e in events_of(runtime, "auth.email_otp")] == ["failure", "success"]
+
+
+def test_enrolment_at_first_sign_in(browser: Browser, runtime: Runtime) -> None:
+    citizen = add_citizen(runtime, totp=False)
+    interaction_id = browser.start()
+    after_password = browser.sign_in_password(interaction_id, citizen.username, citizen.password)
+    assert after_password.headers["location"] == f"/login/{interaction_id}/enrol"
+    enrol = browser.follow(after_password)
+    assert "<svg" in enrol.text and 'role="img"' in enrol.text
+    key = re.search(r'id="secret">([A-Z2-7 ]+)<', enrol.text)
+    assert key
+    # Reloading shows the same key: the app scanned first keeps working.
+    assert key.group(0) in browser.page(f"/login/{interaction_id}/enrol").text
+    citizen.totp_secret = key.group(1).replace(" ", "")
+
+    wrong = browser.submit(enrol, {"code": "123456" if citizen.code() != "123456" else "654321"})
+    assert wrong.headers["location"] == f"/login/{interaction_id}/enrol?error=code"
+    assert browser.session_cookie() is None
+    confirmed = browser.submit(enrol, {"code": citizen.code()})
+    assert confirmed.headers["location"] == f"/login/{interaction_id}/recovery-codes"
+    assert browser.session_cookie() is None  # not before the codes are seen
+
+    codes_page = browser.follow(confirmed)
+    assert 'download="recovery-codes.txt"' in codes_page.text
+    assert 'href="data:text/plain;charset=utf-8,' in codes_page.text
+    done = browser.submit(codes_page, {})
+    assert done.headers["location"] == resume_location(interaction_id)
+    assert browser.session_cookie()
+    assert [e.outcome for e in events_of(runtime, "auth.totp_enrol")] == ["failure", "success"]
+
+
+def test_step_up_asks_only_for_the_missing_factor(browser: Browser, runtime: Runtime) -> None:
+    runtime.settings = runtime.settings.model_copy(update={"require_second_factor": False})
+    citizen = add_citizen(runtime, totp=False)
+    low = browser.start()
+    done = browser.sign_in_password(low, citizen.username, citizen.password)
+    assert done.headers["location"] == resume_location(low)
+    assert interaction_row(runtime, low).amr == ["pwd"]
+    first_cookie = browser.session_cookie()
+
+    substantial = browser.start(required_acr="substantial")
+    step = browser.get(f"/login/{substantial}")
+    assert step.headers["location"] == f"/login/{substantial}/enrol"  # no password asked
+    enrol = browser.follow(step)
+    key = re.search(r'id="secret">([A-Z2-7 ]+)<', enrol.text)
+    assert key
+    citizen.totp_secret = key.group(1).replace(" ", "")
+    codes = browser.follow(browser.submit(enrol, {"code": citizen.code()}))
+    finished = browser.submit(codes, {})
+    assert finished.headers["location"] == resume_location(substantial)
+    assert browser.session_cookie() != first_cookie  # a new session id after step-up
+    assert interaction_row(runtime, substantial).amr == ["pwd", "otp", "mfa"]
+    assert events_of(runtime, "session.ended")[0].data["reason"] == "reauthenticated"
+
+    # The stronger session now satisfies a request at once.
+    later = browser.start(required_acr="substantial")
+    assert browser.get(f"/login/{later}").headers["location"] == resume_location(later)
+
+
+def test_force_login_asks_again(browser: Browser, runtime: Runtime) -> None:
+    citizen = add_citizen(runtime)
+    first = browser.start()
+    browser.sign_in_password(first, citizen.username, citizen.password)
+    browser.submit(browser.page(f"/login/{first}/totp"), {"code": citizen.code()})
+    second = browser.start(force_login=True)
+    page = browser.page(f"/login/{second}")
+    assert 'name="password"' in page.text
+    code_page = browser.follow(
+        browser.submit(page, {"username": "anahit", "password": citizen.password})
+    )
+    done = browser.submit(code_page, {"code": citizen.code(1)})
+    assert done.headers["location"] == resume_location(second)
