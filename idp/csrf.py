@@ -91,7 +91,9 @@ def _same_origin(request: Request, settings: Settings) -> bool:
     if origin is None:
         return True
     if origin == "null":
-        return False
+        # Under `Referrer-Policy: no-referrer` browsers send `Origin: null` even for our own
+        # forms; their `Sec-Fetch-Site` header still says where the request comes from.
+        return request.headers.get("sec-fetch-site") == "same-origin"
     ours = urlsplit(settings.issuer)
     theirs = urlsplit(origin)
     return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
