@@ -14,6 +14,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from idp import csrf, health, templating
+from idp.account import reports_admin
+from idp.account import views as account
 from idp.admin import api as admin_api
 from idp.admin import audit as admin_audit
 from idp.admin import citizens as admin_citizens
@@ -26,9 +28,15 @@ from idp.auth import views as signin
 from idp.config import Settings, load_settings
 from idp.db import DatabaseUnavailable
 from idp.logging import configure_logging, get_logger
+from idp.logout import delivery as logout_delivery
+from idp.logout import views as logout
 from idp.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from idp.oauth import registration
 from idp.oauth import views as oauth
 from idp.runtime import Runtime
+from idp.stats import views as indicators
+from idp.stats.metrics import LatencyMiddleware
+from idp.stats.metrics import endpoint as metrics_endpoint
 
 log = get_logger("idp.app")
 API = admin_api.PREFIX
@@ -83,6 +91,15 @@ def routes() -> list[BaseRoute]:
         Route("/userinfo", oauth.userinfo, methods=["GET", "POST"]),
         Route("/introspect", oauth.introspection, methods=["POST"]),
         Route("/revoke", oauth.revocation, methods=["POST"]),
+        # Single logout (idp/logout/): RP-initiated, back- and front-channel
+        Route("/logout", logout.end_session, methods=["GET", "POST"]),
+        Route("/logout/confirm", logout.confirm, methods=["POST"]),
+        Route("/logout/done", logout.done, methods=["GET"]),
+        # Dynamic client registration (idp/oauth/registration.py: RFC 7591, RFC 7592)
+        Route("/register", registration.register, methods=["POST"]),
+        Route(
+            "/register/{client_id}", registration.configuration, methods=["GET", "PUT", "DELETE"]
+        ),
         # Sign-in pages (idp/auth/views.py, idp/auth/reset.py)
         Route("/login/{interaction_id}", signin.password_page, methods=["GET"]),
         Route("/login/{interaction_id}", signin.password_submit, methods=["POST"]),
@@ -155,6 +172,32 @@ def routes() -> list[BaseRoute]:
         Route("/admin/keys/{kid}/retire", admin_keys.retire_key, methods=["POST"]),
         Route("/admin/audit", admin_audit.audit_page, methods=["GET"]),
         Route("/admin/audit/verify", admin_audit.verify_page, methods=["GET"]),
+        # Indicators and security reports (idp/stats/, idp/account/)
+        Route("/admin/indicators", indicators.indicators_page, methods=["GET"]),
+        Route("/admin/indicators.csv", indicators.indicators_csv, methods=["GET"]),
+        Route("/admin/indicators.json", indicators.indicators_json, methods=["GET"]),
+        Route("/admin/security-reports", reports_admin.reports_page, methods=["GET"]),
+        # The citizen's account (idp/account/): signs in through interactions too
+        Route("/account", account.home, methods=["GET"]),
+        Route("/account/resume/{interaction_id}", account.resume, methods=["GET"]),
+        Route("/account/cancel/{interaction_id}", account.cancel, methods=["GET"]),
+        Route("/account/password", account.password_page, methods=["GET"]),
+        Route("/account/password", account.password_submit, methods=["POST"]),
+        Route("/account/security", account.security, methods=["GET"]),
+        Route("/account/security/totp", account.totp_page, methods=["GET"]),
+        Route("/account/security/totp", account.totp_submit, methods=["POST"]),
+        Route("/account/security/recovery-codes", account.recovery_codes, methods=["POST"]),
+        Route("/account/sessions", account.sessions_page, methods=["GET"]),
+        Route("/account/sessions/end-all", account.end_all_sessions, methods=["POST"]),
+        Route("/account/sessions/{sid}/end", account.end_session, methods=["POST"]),
+        Route("/account/services", account.services, methods=["GET"]),
+        Route("/account/services/{client_id}/revoke", account.revoke_service, methods=["POST"]),
+        Route("/account/history", account.history_page, methods=["GET"]),
+        Route("/account/history.json", account.history_json, methods=["GET"]),
+        Route("/account/history/{event_id}/not-me", account.not_me, methods=["POST"]),
+        Route("/account/secured", account.secured, methods=["GET"]),
+        Route("/account/signed-out", account.signed_out, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         # Admin API (idp/admin/api.py): JSON, admin-scope Bearer tokens, OpenAPI described
         Route(API + "/openapi.json", admin_openapi.openapi_json, methods=["GET"]),
         Route(API + "/clients", admin_api.handler("GET", "/clients"), methods=["GET"]),
@@ -240,13 +283,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         made = runtime.keyring.ensure_initial()
         for key in made:
             log.warning("generated development signing key", kid=key.kid, alg=key.alg)
-        yield
+        async with logout_delivery.worker(runtime):  # retries back-channel logouts
+            yield
         runtime.db.dispose()
 
     app = Starlette(
         routes=routes(),
         middleware=[
             Middleware(RequestContextMiddleware),
+            Middleware(LatencyMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
         ],
         exception_handlers={

@@ -45,6 +45,7 @@ clients_app = typer.Typer(help="E-services (OpenID Connect clients).", no_args_i
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+stats_app = typer.Typer(help="Indicators of use.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (users_app, "users"),
@@ -52,6 +53,7 @@ for sub, name in (
     (keys_app, "keys"),
     (config_app, "config"),
     (audit_app, "audit"),
+    (stats_app, "stats"),
 ):
     app.add_typer(sub, name=name)
 
@@ -286,6 +288,9 @@ def clients_create(
     ] = None,
     post_logout_redirect_uri: Annotated[list[str] | None, typer.Option()] = None,
     backchannel_logout_uri: Annotated[str | None, typer.Option()] = None,
+    frontchannel_logout_uri: Annotated[
+        str | None, typer.Option(help="Page loaded in a hidden frame at logout.")
+    ] = None,
     auth_method: Annotated[
         str,
         typer.Option(help="client_secret_basic | client_secret_post | private_key_jwt | none"),
@@ -340,6 +345,7 @@ def clients_create(
         redirect_uris=redirect_uri or [],
         post_logout_redirect_uris=post_logout_redirect_uri or [],
         backchannel_logout_uri=backchannel_logout_uri,
+        frontchannel_logout_uri=frontchannel_logout_uri,
         auth_method=auth_method,
         jwks_uri=jwks_uri,
         grant_types=grant_type or [],
@@ -556,6 +562,15 @@ def audit_export(
             typer.echo(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
 
 
+@stats_app.command("rollup")
+def stats_rollup(as_json: JsonFlag = False) -> None:
+    """Count the events not yet counted into the indicators (run it every minute or so)."""
+    from idp.stats import rollup
+
+    counted = rollup.run(runtime())
+    emit(as_json, {"counted": counted}, f"{counted} events counted")
+
+
 @audit_app.command("prune")
 def audit_prune(as_json: JsonFlag = False) -> None:
     """Remove entries older than `audit_retention_days`; the chain stays verifiable."""
@@ -568,6 +583,44 @@ def audit_prune(as_json: JsonFlag = False) -> None:
         "anchor_hash": pruned.anchor_hash,
     }
     emit(as_json, data, f"removed {pruned.removed} entries; chain anchored at {pruned.anchor_seq}")
+
+
+# janitor --------------------------------------------------------------------------------------
+
+
+@app.command()
+def janitor(
+    retry_now: Annotated[
+        bool,
+        typer.Option(
+            "--retry-now",
+            help="Retry every waiting back-channel logout now, whatever its backoff.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete expired codes, tokens, sign-in requests and assertion ids; deliver the
+    back-channel logouts that are due."""
+    import asyncio
+
+    from idp import janitor as housekeeping
+    from idp.logout import delivery
+
+    rt = runtime()
+    with transaction(rt) as session:
+        deleted = housekeeping.sweep(session, rt.settings)
+    report = asyncio.run(delivery.deliver_due(rt, retry_now=retry_now))
+    data = {"deleted": deleted, "backchannel_logout": report.as_dict()}
+    emit(
+        as_json,
+        data,
+        lambda: (
+            "deleted: "
+            + ", ".join(f"{name} {count}" for name, count in deleted.items())
+            + "\nback-channel logouts: "
+            + ", ".join(f"{name} {count}" for name, count in report.as_dict().items())
+        ),
+    )
 
 
 # demo -----------------------------------------------------------------------------------------

@@ -183,6 +183,49 @@ class Settings(BaseSettings):
     initial_access_token_lifetime: int = Field(default=86400, ge=60, le=30 * 86400)
     """Default seconds an initial access token for dynamic client registration stays valid."""
 
+    stats_min_cell: int = Field(default=5, ge=1, le=1000)
+    """Indicators never show a figure about fewer citizens than this: such a cell (and a period
+    of an e-service with fewer citizens) is suppressed on the dashboard and in its exports."""
+
+    metrics_allow: list[str] = Field(default=["127.0.0.1/32", "::1/128"])
+    """Networks (CIDR) whose direct connections may read the Prometheus metrics at `/metrics`;
+    everyone else gets 404. Empty turns the path off. The address is the TCP peer, so list the
+    scraper, not a proxy that also forwards public traffic."""
+
+    account_reauth_seconds: int = Field(default=300, ge=30, le=3600)
+    """Changing a second factor or the recovery codes on the account pages needs an
+    authentication at most this many seconds old; otherwise the citizen signs in again."""
+
+    backchannel_logout_timeout: float = Field(default=3.0, gt=0, le=30)
+    """Seconds to wait for an e-service's back-channel logout URI to answer (all e-services are
+    told at the same time; redirects are never followed). A failed delivery is retried later."""
+
+    backchannel_logout_retry_for: int = Field(default=86400, ge=60, le=30 * 86400)
+    """Seconds during which a failed back-channel logout is retried, with exponential backoff
+    (30 s, 1 min, 2 min, ... at most 1 h apart), before it is given up (an `abandoned` event)."""
+
+    backchannel_logout_poll_interval: float = Field(default=5.0, ge=0)
+    """Seconds between two looks of each provider process at the logout outbox for deliveries
+    due again. 0 turns the background worker off: then only `idp janitor` retries them."""
+
+    bench_endpoint_base: str | None = None
+    """Benchmarks only, never in a deployment: a plain-http loopback base URL (e.g.
+    `http://127.0.0.1:8000`) advertised for the endpoints in the discovery document instead of
+    the issuer, so that a load generator on the same machine reaches a plain-http listener while
+    the issuer, tokens and cookies stay exactly as in production. Logged as unsafe at start."""
+
+    @field_validator("bench_endpoint_base")
+    @classmethod
+    def _bench_base_is_loopback(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+            raise ValueError("must be a plain-http loopback URL")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError("must be a base URL without path, query or fragment")
+        return value.rstrip("/")
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_a_base_url(cls, value: str) -> str:
@@ -261,6 +304,8 @@ class Settings(BaseSettings):
             warnings.append("issuer is plain http: acceptable for localhost development only")
         if self.secret_key is None:
             warnings.append("no secret_key configured: using a generated development secret")
+        if self.bench_endpoint_base:
+            warnings.append("bench_endpoint_base is set: discovery advertises plain-http endpoints")
         return warnings
 
 

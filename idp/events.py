@@ -18,6 +18,7 @@ from idp.audit import chain
 from idp.db.models import Event
 from idp.db.types import utcnow
 from idp.logging import get_logger
+from idp.stats import metrics
 
 log = get_logger("idp.events")
 chain.install()
@@ -49,5 +50,6 @@ def record(
     )
     session.add(event)
     chain.track(session, event)
+    metrics.observe_event(type, outcome, client_id, data)
     log.info(type, outcome=outcome, actor=actor, user_id=user_id, client_id=client_id, **data)
     return event

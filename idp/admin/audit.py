@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from idp.admin.pages import PAGE_SIZE, Call, admin_view, current_page, pagination, show
 from idp.i18n import N_
-from idp.services import NotFound
+from idp.services import InvalidInput, NotFound
 from idp.services import audit as audit_service
 from idp.services import users as user_service
 
@@ -47,7 +47,7 @@ def _view(call: Call) -> Response:
             call.db, chosen, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
         )
         problem = None
-    except audit_service.InvalidInput as error:
+    except InvalidInput as error:
         values = {name: call.query(name) for name in ("type", "actor", "user", "client_id")}
         values.update(outcome="", since="", until="")
         rows, total, problem = [], 0, str(error)

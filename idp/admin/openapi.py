@@ -41,8 +41,12 @@ def _schemas() -> tuple[dict[str, Any], dict[type[BaseModel], str]]:
         [(model, "validation" if _is_input(model) else "serialization") for model in unique],
         ref_template="#/components/schemas/{model}",
     )
-    refs = {model: keys[(model, mode)]["$ref"] for (model, mode) in keys}
-    return schema.get("$defs", {}), refs
+    refs: dict[type[BaseModel], str] = {}
+    for (model, _mode), value in keys.items():
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        refs[model] = str(value["$ref"])
+    defs: dict[str, Any] = schema.get("$defs", {})
+    return defs, refs
 
 
 def _is_input(model: type[BaseModel]) -> bool:
@@ -66,8 +70,13 @@ def _parameters(path: str, query: tuple[tuple[str, str, str], ...]) -> list[dict
         else:
             schema["maxLength"] = 200
         found.append(
-            {"name": name, "in": "query", "required": False, "schema": schema,
-             "description": description}
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": schema,
+                "description": description,
+            }
         )
     return found
 

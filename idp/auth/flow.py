@@ -99,6 +99,8 @@ def adopt_session(db: Session, interaction: Interaction, sso: SsoSession) -> Non
 def client_name(db: Session, interaction: Interaction) -> str:
     if interaction.client_id == interactions.ADMIN_CONSOLE:
         return interactions.ADMIN_CONSOLE_NAME
+    if interaction.client_id == interactions.ACCOUNT:
+        return interactions.ACCOUNT_NAME
     client = db.query(Client).filter(Client.client_id == interaction.client_id).one_or_none()
     return client.name if client is not None else interaction.client_id
 

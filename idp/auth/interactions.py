@@ -29,6 +29,10 @@ ID_LENGTH = 32  # characters of the URL-safe id (192 bits)
 # client id of an e-service, so no e-service can pose as the console.)
 ADMIN_CONSOLE = "idp:admin"
 ADMIN_CONSOLE_NAME = "Administration console"
+# The citizen's own account pages sign in the same way and resume at `/account/resume/<id>`.
+ACCOUNT = "idp:account"
+ACCOUNT_NAME = "Your account"
+INTERNAL_PREFIXES = {ADMIN_CONSOLE: "/admin", ACCOUNT: "/account"}
 
 
 @lru_cache(maxsize=8)
@@ -99,15 +103,15 @@ def login_url(interaction: Interaction | str) -> str:
 
 def resume_url(interaction: Interaction | str) -> str:
     interaction_id = interaction if isinstance(interaction, str) else interaction.id
-    if not isinstance(interaction, str) and interaction.client_id == ADMIN_CONSOLE:
-        return f"/admin/resume/{interaction_id}"
+    if not isinstance(interaction, str) and interaction.client_id in INTERNAL_PREFIXES:
+        return f"{INTERNAL_PREFIXES[interaction.client_id]}/resume/{interaction_id}"
     return f"/authorize/resume/{interaction_id}"
 
 
 def cancel_url(interaction: Interaction | str) -> str:
     interaction_id = interaction if isinstance(interaction, str) else interaction.id
-    if not isinstance(interaction, str) and interaction.client_id == ADMIN_CONSOLE:
-        return f"/admin/cancel/{interaction_id}"
+    if not isinstance(interaction, str) and interaction.client_id in INTERNAL_PREFIXES:
+        return f"{INTERNAL_PREFIXES[interaction.client_id]}/cancel/{interaction_id}"
     return f"/authorize/cancel/{interaction_id}"
 
 

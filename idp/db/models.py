@@ -450,3 +450,115 @@ class InitialAccessToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Indicators and the citizen's account ---------------------------------------------------------
+
+
+class StatsCount(Base):
+    """One cell of the indicator rollups: how many of `metric` (split by `dim`) an e-service
+    (`client_id`, or `*` for all of them) had in one period (`period` d/w/m starting `start`).
+    Maintained incrementally from the events by `idp.stats.rollup`."""
+
+    __tablename__ = "stats_counts"
+
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dim: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatsSeen(Base):
+    """Which citizens a period's distinct count (`metric`) has already counted: exact unique
+    counts per day, week and month, one small set each."""
+
+    __tablename__ = "stats_seen"
+
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class StatsFirstSeen(Base):
+    """The day a citizen first signed in to an e-service (`*`: to any): new vs returning."""
+
+    __tablename__ = "stats_first_seen"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+
+
+class StatsState(Base):
+    """How far the rollups have read: the audit position (`seq`) of the last event counted, and
+    the expiry time up to which unfinished sign-ins were counted as abandoned."""
+
+    __tablename__ = "stats_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    abandoned_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SecurityReport(Base):
+    """A citizen's "this wasn't me" about an entry of their access history, for administrators."""
+
+    __tablename__ = "security_reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(128))
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sessions_ended: Mapped[int] = mapped_column(Integer, default=0)
+    grants_revoked: Mapped[int] = mapped_column(Integer, default=0)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+
+
+# Single logout ------------------------------------------------------------------------------
+
+
+class SsoSessionClient(Base):
+    """An e-service that received an authorization code under a single sign-on session: the
+    e-services told when that session ends (written when the code is issued)."""
+
+    __tablename__ = "sso_session_clients"
+    __table_args__ = (
+        Index("uq_sso_session_clients_session_client", "session_id", "client_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sso_sessions.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogoutDelivery(Base):
+    """A back-channel logout an e-service must hear about (the outbox). A fresh logout token is
+    signed for every attempt; `next_attempt_at` is empty once delivered or given up."""
+
+    __tablename__ = "logout_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    sid: Mapped[str | None] = mapped_column(String(64))
+    sub: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # being delivered
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp import events
 from idp.auth import assurance, interactions, sessions
 from idp.db.models import Interaction, SsoSession, User
 from idp.oauth import consents
@@ -161,6 +162,21 @@ def issue_code(
     response: Response = pending.server.create_authorization_response(
         pending.request, grant_user=user, grant=pending.grant
     )
+    events.record(
+        db,
+        "signin.completed",
+        user_id=user.id,
+        client_id=pending.request.client.client_id,
+        acr=sso.acr,
+        amr=sorted(sso.amr),
+        sso=interaction is None or sso.auth_time < interaction.created_at,
+        seconds=None
+        if interaction is None
+        else int((datetime.now(UTC) - interaction.created_at).total_seconds()),
+        scope=pending.scope,
+        claims=pending.claims,
+        ua=sso.user_agent,
+    )
     return response
 
 
@@ -173,6 +189,8 @@ def decide(
 ) -> Response:
     """Answer now, or send the citizen to sign in or consent."""
     params = pending.params
+    if interaction is None:
+        events.record(db, "signin.started", client_id=pending.request.client.client_id)
     sso = sessions.current_session(db, request, runtime.settings)
     problem = session_problem(sso, params, interaction)
     if problem is not None:
@@ -212,6 +230,14 @@ def resume(
 
 def cancel(db: Session, pending: Pending, interaction: Interaction) -> Response:
     interactions.complete(db, interaction)
+    events.record(
+        db,
+        "signin.cancelled",
+        outcome="failure",
+        user_id=interaction.user_id,
+        client_id=interaction.client_id,
+        reason="cancelled",
+    )
     return fail(pending, AccessDeniedError("The citizen cancelled the request."))
 
 

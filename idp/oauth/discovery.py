@@ -19,15 +19,18 @@ ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_k
 
 def provider_metadata(settings: Settings, keyring: KeyRing) -> dict[str, Any]:
     issuer = settings.issuer
+    base = settings.bench_endpoint_base or issuer  # a benchmark's plain-http listener
     signing_algs = keyring.signing_algs()
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/authorize",
-        "token_endpoint": f"{issuer}/token",
-        "userinfo_endpoint": f"{issuer}/userinfo",
-        "jwks_uri": f"{issuer}/jwks",
-        "introspection_endpoint": f"{issuer}/introspect",
-        "revocation_endpoint": f"{issuer}/revoke",
+        "authorization_endpoint": f"{base}/authorize",
+        "token_endpoint": f"{base}/token",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "jwks_uri": f"{base}/jwks",
+        "introspection_endpoint": f"{base}/introspect",
+        "revocation_endpoint": f"{base}/revoke",
+        "registration_endpoint": f"{base}/register",
+        "end_session_endpoint": f"{base}/logout",
         "scopes_supported": list(KNOWN_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
@@ -52,4 +55,8 @@ def provider_metadata(settings: Settings, keyring: KeyRing) -> dict[str, Any]:
         "require_request_uri_registration": False,
         "prompt_values_supported": sorted(PROMPTS),
         "ui_locales_supported": list(LOCALES),
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }

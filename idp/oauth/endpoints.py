@@ -174,6 +174,13 @@ def userinfo(db: Session, runtime: Runtime, token_text: str) -> UserinfoResult:
     claims: dict[str, Any] = {"sub": subject_for(db, live.user, client)}
     names = releasable(live.row.scope, live.grant.claims, "userinfo")
     claims.update(user_claims(live.user, names))
+    events.record(
+        db,
+        "userinfo.released",
+        user_id=live.user.id,
+        client_id=client.client_id,
+        claims=sorted(claims),
+    )
     if client.userinfo_signed_response_alg:
         now = int(time.time())
         signed = dict(claims, iss=runtime.settings.issuer, aud=client.client_id, iat=now)

@@ -39,6 +39,17 @@ def _check_address(host: str, port: int, settings: Settings) -> None:
             raise FetchError(f"{host} resolves to a non-public address")
 
 
+def check_destination(url: str, settings: Settings) -> None:
+    """Raise `FetchError` unless the provider may call `url` (same rules as fetching): http(s),
+    https only unless private addresses are allowed, never a non-public address then."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise FetchError("only http(s) URLs are called")
+    if parts.scheme == "http" and not settings.client_fetch_private_addresses:
+        raise FetchError("plain http URLs are not called")
+    _check_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), settings)
+
+
 def fetch_json(url: str, settings: Settings) -> Any:
     """GET `url` and parse it as JSON, within the limits above."""
     parts = urlsplit(url)

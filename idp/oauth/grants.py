@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from idp import events
 from idp.auth.assurance import rank
 from idp.db.models import AuthorizationCode, Client, TokenGrant, User
+from idp.logout import participants
 from idp.oauth import tokens
 from idp.oauth.claims import (
     ClaimsRequestError,
@@ -386,6 +387,7 @@ class AuthorizationCodeGrant(IssuingMixin, grants.AuthorizationCodeGrant):  # ty
         )
         self.server.db.add(row)
         self.server.db.flush()
+        participants.remember(self.server.db, sso, request.client.client_id)  # single logout
         events.record(
             self.server.db,
             "authorization.code_issued",

@@ -152,6 +152,7 @@ async def consent(request: Request) -> Response:
             {
                 "title": N_("Share your information"),
                 "service_name": client.name,
+                "legal_basis": client.legal_basis,
                 "claims": [CLAIM_LABELS[c] for c in pending.claims if c in CLAIM_LABELS],
                 "scopes": [SCOPE_LABELS[s] for s in scopes],
                 "action": f"/consent/{interaction.id}",

@@ -354,14 +354,17 @@ def rotate_secret(session: Session, client_id: str, *, actor: str) -> Registered
 def set_disabled(session: Session, client_id: str, disabled: bool, *, actor: str) -> Client:
     client = get_client(session, client_id)
     client.disabled_at = datetime.now(UTC) if disabled else None
-    revoked = revoke_tokens(session, client_id) if disabled else 0
-    events.record(
-        session,
-        "admin.client_disabled" if disabled else "admin.client_enabled",
-        actor=actor,
-        client_id=client_id,
-        **({"grants_revoked": revoked} if disabled else {}),
-    )
+    if disabled:
+        revoked = revoke_tokens(session, client_id)
+        events.record(
+            session,
+            "admin.client_disabled",
+            actor=actor,
+            client_id=client_id,
+            grants_revoked=revoked,
+        )
+    else:
+        events.record(session, "admin.client_enabled", actor=actor, client_id=client_id)
     return client
 
 

@@ -19,6 +19,7 @@ from idp.auth import throttle
 from idp.auth.passwords import PasswordRejected, check_policy, hash_password
 from idp.auth.sessions import end_all_sessions
 from idp.db.models import RecoveryCode, SsoSession, TotpCredential, User
+from idp.logout.ending import logout_everywhere
 from idp.security import SecretBox
 from idp.services.errors import Conflict, InvalidInput, NotFound
 
@@ -157,7 +158,7 @@ def set_disabled(session: Session, username: str, disabled: bool, *, actor: str)
     user = get_user(session, username)
     if disabled and user.disabled_at is None:
         user.disabled_at = datetime.now(UTC)
-        end_all_sessions(session, user.id, reason="account_disabled")
+        logout_everywhere(session, user.id, "account_disabled")  # e-services are told too
     elif not disabled:
         user.disabled_at = None
     events.record(
@@ -248,7 +249,7 @@ def reset_second_factor(session: Session, username: str, *, actor: str) -> User:
 def end_sessions(session: Session, username: str, *, actor: str) -> tuple[User, int]:
     """End every live single sign-on session of an account; returns how many."""
     user = get_user(session, username)
-    count = end_all_sessions(session, user.id, reason="ended_by_admin")
+    count = logout_everywhere(session, user.id, "ended_by_admin")  # e-services are told too
     events.record(
         session,
         "admin.user_sessions_ended",

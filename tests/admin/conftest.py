@@ -77,9 +77,7 @@ class Console:
         """Let time pass since the last sign-in (the session stays live)."""
         with self.runtime.db.transaction() as db:
             db.execute(
-                update(SsoSession).values(
-                    auth_time=datetime.now(UTC) - timedelta(seconds=seconds)
-                )
+                update(SsoSession).values(auth_time=datetime.now(UTC) - timedelta(seconds=seconds))
             )
 
 

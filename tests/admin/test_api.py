@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -193,8 +193,11 @@ def test_bodies_are_checked(client: TestClient, bearer: dict[str, str]) -> None:
     assert answer.status_code == 400
     answer = client.post(f"{API}/clients", json={"name": "x", "extra": 1}, headers=bearer)
     assert answer.status_code == 400
-    answer = client.post(f"{API}/clients", content=b"name=x", headers={
-        **bearer, "Content-Type": "application/x-www-form-urlencoded"})
+    answer = client.post(
+        f"{API}/clients",
+        content=b"name=x",
+        headers={**bearer, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status_code == 415
     answer = client.post(f"{API}/clients", json={"name": "a\u0000b"}, headers=bearer)
     assert answer.status_code == 400

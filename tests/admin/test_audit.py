@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from idp.cli import main
 from idp.config import Settings
 from idp.db.models import Event
 from idp.runtime import Runtime
+from idp.services import InvalidInput
 from idp.services import audit as audit_service
 from idp.services import users as user_service
 
@@ -54,7 +56,7 @@ def test_every_event_is_chained_to_the_one_before(runtime: Runtime) -> None:
     rows = entries(runtime)
     assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
     assert rows[0].prev_hash == "0" * 64
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         assert after.prev_hash == before.hash
     found = verify(runtime)
     assert found["ok"] is True
@@ -231,9 +233,8 @@ def test_pruning_refuses_a_broken_chain(runtime: Runtime) -> None:
         first = db.scalar(select(func.min(Event.id)))
         db.execute(update(Event).where(Event.id == first).values(type="edited"))
     later = datetime.now(UTC) + timedelta(days=runtime.settings.audit_retention_days + 1)
-    with pytest.raises(audit_service.InvalidInput, match="does not verify"):
-        with runtime.db.transaction() as db:
-            audit_service.prune(db, runtime.settings, actor="test", now=later)
+    with pytest.raises(InvalidInput, match="does not verify"), runtime.db.transaction() as db:
+        audit_service.prune(db, runtime.settings, actor="test", now=later)
     assert len(entries(runtime)) > 1
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 23:15:51.725211
+Create Date: 2026-11-25 23:35:18.552895
 """
 
 from collections.abc import Sequence
@@ -97,6 +97,56 @@ def upgrade() -> None:
     sa.Column('revoked_at', idp.db.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_initial_access_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_initial_access_tokens_token_hash'))
+    )
+    op.create_table('logout_deliveries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=True),
+    sa.Column('sid', sa.String(length=64), nullable=True),
+    sa.Column('sub', sa.String(length=64), nullable=True),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_attempt_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('leased_until', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('last_error', sa.String(length=200), nullable=True),
+    sa.Column('delivered_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('abandoned_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_logout_deliveries'))
+    )
+    with op.batch_alter_table('logout_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_logout_deliveries_next_attempt_at'), ['next_attempt_at'], unique=False)
+
+    op.create_table('stats_counts',
+    sa.Column('period', sa.String(length=1), nullable=False),
+    sa.Column('start', sa.Date(), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('metric', sa.String(length=32), nullable=False),
+    sa.Column('dim', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('period', 'start', 'client_id', 'metric', 'dim', name=op.f('pk_stats_counts'))
+    )
+    op.create_table('stats_first_seen',
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.PrimaryKeyConstraint('client_id', 'user_id', name=op.f('pk_stats_first_seen'))
+    )
+    op.create_table('stats_seen',
+    sa.Column('period', sa.String(length=1), nullable=False),
+    sa.Column('start', sa.Date(), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('metric', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('period', 'start', 'client_id', 'metric', 'user_id', name=op.f('pk_stats_seen'))
+    )
+    op.create_table('stats_state',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('last_seq', sa.BigInteger(), nullable=False),
+    sa.Column('abandoned_until', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('updated_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stats_state'))
     )
     op.create_table('throttle_hits',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -278,6 +328,26 @@ def upgrade() -> None:
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recovery_codes_user_id'), ['user_id'], unique=False)
 
+    op.create_table('security_reports',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('event_id', sa.BigInteger(), nullable=True),
+    sa.Column('event_type', sa.String(length=64), nullable=True),
+    sa.Column('client_id', sa.String(length=128), nullable=True),
+    sa.Column('event_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('sessions_ended', sa.Integer(), nullable=False),
+    sa.Column('grants_revoked', sa.Integer(), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('resolved_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('resolved_by', sa.String(length=200), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_security_reports_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_security_reports'))
+    )
+    with op.batch_alter_table('security_reports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_security_reports_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_security_reports_user_id'), ['user_id'], unique=False)
+
     op.create_table('sso_sessions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('sid', sa.String(length=64), nullable=False),
@@ -370,11 +440,26 @@ def upgrade() -> None:
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_refresh_tokens_grant_id'), ['grant_id'], unique=False)
 
+    op.create_table('sso_session_clients',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('session_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['session_id'], ['sso_sessions.id'], name=op.f('fk_sso_session_clients_session_id_sso_sessions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sso_session_clients'))
+    )
+    with op.batch_alter_table('sso_session_clients', schema=None) as batch_op:
+        batch_op.create_index('uq_sso_session_clients_session_client', ['session_id', 'client_id'], unique=True)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('sso_session_clients', schema=None) as batch_op:
+        batch_op.drop_index('uq_sso_session_clients_session_client')
+
+    op.drop_table('sso_session_clients')
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_refresh_tokens_grant_id'))
 
@@ -395,6 +480,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sso_sessions_user_id'))
 
     op.drop_table('sso_sessions')
+    with op.batch_alter_table('security_reports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_security_reports_user_id'))
+        batch_op.drop_index(batch_op.f('ix_security_reports_created_at'))
+
+    op.drop_table('security_reports')
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recovery_codes_user_id'))
 
@@ -438,6 +528,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_throttle_hits_at'))
 
     op.drop_table('throttle_hits')
+    op.drop_table('stats_state')
+    op.drop_table('stats_seen')
+    op.drop_table('stats_first_seen')
+    op.drop_table('stats_counts')
+    with op.batch_alter_table('logout_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_logout_deliveries_next_attempt_at'))
+
+    op.drop_table('logout_deliveries')
     op.drop_table('initial_access_tokens')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_user_id_at')

@@ -1,0 +1,113 @@
+"""Where a citizen's identity was used: every sign-in to an e-service and every release of
+their data, read from the events (their own only)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp.db.models import Client, Event
+
+TYPES = ("signin.completed", "userinfo.released", "consent.granted", "consent.revoked")
+PAGE_SIZE = 50
+EXPORT_LIMIT = 10000
+
+_BROWSERS = (
+    ("Edge", re.compile(r"Edg(e|A|iOS)?/")),
+    ("Opera", re.compile(r"OPR/|Opera")),
+    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
+    ("Chrome", re.compile(r"Chrome/|CriOS/")),
+    ("Safari", re.compile(r"Safari/")),
+)
+_SYSTEMS = (
+    ("Android", re.compile(r"Android")),
+    ("iOS", re.compile(r"iPhone|iPad|iPod")),
+    ("Windows", re.compile(r"Windows")),
+    ("macOS", re.compile(r"Mac OS X|Macintosh")),
+    ("Linux", re.compile(r"Linux|X11")),
+)
+
+
+def device(user_agent: str | None) -> str | None:
+    """A short description of a browser's `User-Agent`, e.g. "Firefox on Linux"."""
+    if not user_agent:
+        return None
+    browser = next((name for name, found in _BROWSERS if found.search(user_agent)), None)
+    system = next((name for name, found in _SYSTEMS if found.search(user_agent)), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or user_agent[:60]
+
+
+@dataclass
+class Entry:
+    id: int
+    at: datetime
+    type: str
+    client_id: str | None
+    service: str | None
+    claims: list[str]
+    acr: str | None
+    methods: list[str]
+    sso: bool | None
+    device: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "type": self.type,
+            "e_service": self.service,
+            "client_id": self.client_id,
+            "claims": self.claims,
+            "acr": self.acr,
+            "amr": self.methods,
+            "single_sign_on": self.sso,
+            "device": self.device,
+        }
+
+
+def _entry(event: Event, names: dict[str, str]) -> Entry:
+    data = event.data or {}
+    claims = data.get("claims") or []
+    return Entry(
+        id=event.id,
+        at=event.at,
+        type=event.type,
+        client_id=event.client_id,
+        service=names.get(event.client_id or "", event.client_id),
+        claims=[str(c) for c in claims] if isinstance(claims, list) else [],
+        acr=data.get("acr"),
+        methods=[str(m) for m in data.get("amr") or []],
+        sso=data.get("sso") if event.type == "signin.completed" else None,
+        device=device(data.get("ua")),
+    )
+
+
+def client_names(db: Session) -> dict[str, str]:
+    return {c: n for c, n in db.execute(select(Client.client_id, Client.name))}
+
+
+def entries(db: Session, user_id: int, *, limit: int, offset: int = 0) -> list[Entry]:
+    query = (
+        select(Event)
+        .where(Event.user_id == user_id, Event.type.in_(TYPES))
+        .order_by(Event.at.desc(), Event.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    names = client_names(db)
+    return [_entry(event, names) for event in db.scalars(query)]
+
+
+def find(db: Session, user_id: int, event_id: int) -> Event | None:
+    """One entry of this citizen's history (another citizen's is not found)."""
+    event = db.get(Event, event_id)
+    if event is None or event.user_id != user_id or event.type not in TYPES:
+        return None
+    return event

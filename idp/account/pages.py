@@ -1,0 +1,82 @@
+"""What every account page shares: CSRF on POST, the signed-in citizen, one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.account.access import Citizen, require_citizen, safe_return
+from idp.csrf import verify_csrf
+from idp.runtime import Runtime
+from idp.templating import render
+
+MAX_FIELD = 4000
+
+
+@dataclass
+class Call:
+    """One account request: who, and its open transaction."""
+
+    request: Request
+    db: Session
+    runtime: Runtime
+    citizen: Citizen
+    form: FormData | None
+
+    def field(self, name: str, limit: int = MAX_FIELD) -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value[:limit] if isinstance(value, str) else ""
+
+
+def show(call: Call, template: str, context: dict[str, Any], *, status_code: int = 200) -> Response:
+    notice = call.request.query_params.get("done", "")[:40]
+    return render(
+        call.request,
+        template,
+        {"citizen": call.citizen, "done": notice, "errors": [], **context},
+        status_code=status_code,
+    )
+
+
+def go(location: str) -> Response:
+    return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def account_view(
+    view: Callable[[Call], Response],
+    *,
+    fresh: bool = False,
+    back: str | None = None,
+) -> Callable[[Request], Awaitable[Response]]:
+    """An account page or action: CSRF on POST, then the citizen (or a sign-in), then `view`
+    in one transaction. `back`: where to return after signing in (for POSTs)."""
+
+    async def endpoint(request: Request) -> Response:
+        form = await request.form() if request.method == "POST" else None
+        if form is not None:
+            verify_csrf(request, form)
+        if back is not None:
+            return_to = back
+        elif request.method == "GET":
+            query = f"?{request.url.query}" if request.url.query else ""
+            return_to = f"{request.url.path}{query}"
+        else:
+            return_to = request.url.path
+        return await run_in_threadpool(_run, request, form, safe_return(return_to))
+
+    def _run(request: Request, form: FormData | None, return_to: str) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        with runtime.db.transaction() as db:
+            citizen = require_citizen(db, runtime, request, return_to=return_to, fresh=fresh)
+            if not isinstance(citizen, Citizen):
+                return citizen
+            return view(Call(request, db, runtime, citizen, form))
+
+    return endpoint

@@ -1,0 +1,241 @@
+"""Dynamic client registration (RFC 7591) and its management (RFC 7592).
+
+An e-service registers itself with an initial access token an administrator issued
+(`idp clients initial-token`); each use spends one of its uses, and a refused registration
+spends nothing (it is one transaction). The metadata is checked by the very function the CLI,
+the console and the admin API use (`idp.services.clients.register_client`), so a registration
+can obtain nothing an administrator could not give: never the first-party flag, a restricted
+scope or the admin scope. The answer carries a registration access token for
+`/register/<client_id>` (read, update, delete).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from idp.db.models import Client
+from idp.runtime import Runtime
+from idp.services import InvalidInput, ServiceError
+from idp.services import clients as client_service
+from idp.services import registration as registration_service
+
+MAX_BODY = 64 * 1024
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+STRINGS = (
+    "client_name",
+    "token_endpoint_auth_method",
+    "scope",
+    "jwks_uri",
+    "logo_uri",
+    "backchannel_logout_uri",
+    "frontchannel_logout_uri",
+    "subject_type",
+    "sector_identifier_uri",
+    "id_token_signed_response_alg",
+    "userinfo_signed_response_alg",
+)
+LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "contacts")
+
+
+class RegistrationError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+def _error(error: RegistrationError) -> Response:
+    headers = dict(NO_STORE)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
+    return JSONResponse(
+        {"error": error.error, "error_description": error.description},
+        status_code=error.status,
+        headers=headers,
+    )
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, value = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise RegistrationError("invalid_token", "A Bearer token is required.", 401)
+    return value.strip()
+
+
+async def _metadata(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if content_type != "application/json" or len(raw) > MAX_BODY:
+        raise RegistrationError("invalid_client_metadata", "Send the metadata as a JSON object.")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise RegistrationError("invalid_client_metadata", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise RegistrationError("invalid_client_metadata", "The metadata must be a JSON object.")
+    return data
+
+
+def new_client(data: dict[str, Any], *, client_id: str | None = None) -> client_service.NewClient:
+    """Registration metadata (RFC 7591 §2, OIDC Registration §2) as the service's input."""
+    for name in STRINGS:
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise InvalidInput(f"{name} must be a string")
+    for name in LISTS:
+        value = data.get(name)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise InvalidInput(f"{name} must be an array of strings")
+    if data.get("jwks") is not None and not isinstance(data["jwks"], dict):
+        raise InvalidInput("jwks must be a JSON object")
+    response_types = data.get("response_types")
+    if response_types is not None and response_types not in ([], ["code"]):
+        raise InvalidInput("only the response type code is supported")
+    name = data.get("client_name") or ""
+    if not name:
+        raise InvalidInput("client_name is required")
+    return client_service.NewClient(
+        name=name,
+        client_id=client_id,
+        redirect_uris=list(data.get("redirect_uris") or []),
+        post_logout_redirect_uris=list(data.get("post_logout_redirect_uris") or []),
+        backchannel_logout_uri=data.get("backchannel_logout_uri"),
+        frontchannel_logout_uri=data.get("frontchannel_logout_uri"),
+        auth_method=data.get("token_endpoint_auth_method") or "client_secret_basic",
+        jwks_uri=data.get("jwks_uri"),
+        jwks=data.get("jwks"),
+        grant_types=list(data.get("grant_types") or []),
+        scope=data.get("scope") or "openid",
+        subject_type=data.get("subject_type") or "public",
+        sector_identifier_uri=data.get("sector_identifier_uri"),
+        id_token_signed_response_alg=data.get("id_token_signed_response_alg"),
+        userinfo_signed_response_alg=data.get("userinfo_signed_response_alg"),
+        logo_uri=data.get("logo_uri"),
+        contacts=list(data.get("contacts") or []),
+    )
+
+
+def _refused(error: ServiceError) -> RegistrationError:
+    message = str(error)
+    code = "invalid_redirect_uri" if "redirect URI" in message else "invalid_client_metadata"
+    return RegistrationError(code, message)
+
+
+def metadata_of(client: Client, issuer: str) -> dict[str, Any]:
+    """What the provider registered (RFC 7591 §3.2.1), never the secret."""
+    data: dict[str, Any] = {
+        "client_id": client.client_id,
+        "client_id_issued_at": int(client.created_at.astimezone(UTC).timestamp()),
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "grant_types": client.grant_types,
+        "response_types": ["code"] if "authorization_code" in client.grant_types else [],
+        "scope": client.scope,
+        "subject_type": client.subject_type,
+        "contacts": client.contacts or [],
+        "registration_client_uri": f"{issuer}/register/{client.client_id}",
+    }
+    optional = {
+        "logo_uri": client.logo_uri,
+        "jwks_uri": client.jwks_uri,
+        "jwks": client.jwks,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "frontchannel_logout_uri": client.frontchannel_logout_uri,
+        "sector_identifier_uri": client.sector_identifier_uri,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
+    }
+    data.update({k: v for k, v in optional.items() if v is not None})
+    if client.token_endpoint_auth_method in client_service.SECRET_METHODS:
+        data["client_secret_expires_at"] = 0
+    return data
+
+
+async def register(request: Request) -> Response:
+    try:
+        token = _bearer(request)
+        data = await _metadata(request)
+    except RegistrationError as error:
+        return _error(error)
+    runtime: Runtime = request.app.state.runtime
+
+    def work() -> Response:
+        try:
+            with runtime.db.transaction() as db:
+                token_id = registration_service.use_initial_token(db, token)
+                if token_id is None:
+                    raise RegistrationError(
+                        "invalid_token", "The initial access token is invalid or used up.", 401
+                    )
+                registered = client_service.register_client(
+                    db, new_client(data), actor=f"dcr:initial-token-{token_id}"
+                )
+                access = registration_service.new_registration_token(registered.client)
+                body = metadata_of(registered.client, runtime.settings.issuer)
+        except RegistrationError as error:
+            return _error(error)
+        except ServiceError as error:
+            return _error(_refused(error))
+        if registered.client_secret:
+            body["client_secret"] = registered.client_secret
+        body["registration_access_token"] = access
+        return JSONResponse(body, status_code=201, headers=NO_STORE)
+
+    return await run_in_threadpool(work)
+
+
+async def configuration(request: Request) -> Response:
+    """RFC 7592: GET reads, PUT replaces, DELETE removes (disables) the registration."""
+    client_id = str(request.path_params["client_id"])[:128]
+    try:
+        token = _bearer(request)
+        data = await _metadata(request) if request.method == "PUT" else None
+    except RegistrationError as error:
+        return _error(error)
+    runtime: Runtime = request.app.state.runtime
+
+    def work() -> Response:
+        try:
+            with runtime.db.transaction() as db:
+                client = registration_service.client_for_registration_token(db, token)
+                if client is None or client.client_id != client_id or client.disabled:
+                    raise RegistrationError(
+                        "invalid_token", "The registration access token is not valid.", 401
+                    )
+                actor = f"dcr:{client_id}"
+                if request.method == "DELETE":
+                    client_service.set_disabled(db, client_id, True, actor=actor)
+                    client.registration_token_hash = None
+                    return Response(status_code=204, headers=NO_STORE)
+                if data is not None:
+                    if data.get("client_id", client_id) != client_id:
+                        raise InvalidInput("client_id does not match the registration")
+                    # What only administrators set stays as they set it.
+                    kept = replace(
+                        new_client(data),
+                        first_party=client.first_party,
+                        restricted_scopes=list(client.restricted_scopes or []),
+                        allowed_claims=list(client.allowed_claims or []),
+                        legal_basis=client.legal_basis,
+                        access_token_format=client.access_token_format,
+                        require_pkce=client.require_pkce,
+                    )
+                    client = client_service.update_client(db, client_id, kept, actor=actor)
+                return JSONResponse(metadata_of(client, runtime.settings.issuer), headers=NO_STORE)
+        except RegistrationError as error:
+            return _error(error)
+        except ServiceError as error:
+            return _error(_refused(error))
+
+    return await run_in_threadpool(work)

@@ -1,0 +1,163 @@
+"""Prometheus metrics for operators, at `/metrics` for the networks in `metrics_allow` only.
+
+Several worker processes: when `PROMETHEUS_MULTIPROC_DIR` names an (emptied at start) folder,
+prometheus_client keeps each process's values in files there and `/metrics` adds them up
+(its multiprocess mode), so any worker answers with the figures of all of them. Without it the
+figures are those of the one process.
+
+- `idp_signins_total{outcome,factor,client_id}`: sign-ins completed (factor: the methods used)
+  and failed steps (factor: the step);
+- `idp_tokens_issued_total{grant_type}`;
+- `idp_errors_total{code}`: OAuth error codes sent (in a redirect or a JSON body) and failed
+  sign-in reasons;
+- `idp_request_duration_seconds{method,route,status}`: a histogram per route template.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from idp.stats.rules import SIGNIN_STEPS, is_eservice
+
+SIGNINS = Counter(
+    "idp_signins",
+    "Sign-ins completed and sign-in steps failed.",
+    ["outcome", "factor", "client_id"],
+)
+TOKENS = Counter("idp_tokens_issued", "Tokens issued, by grant type.", ["grant_type"])
+ERRORS = Counter("idp_errors", "Errors by code.", ["code"])
+LATENCY = Histogram(
+    "idp_request_duration_seconds",
+    "Time to answer a request, by route.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+MAX_ERROR_BODY = 4096
+
+
+def observe_event(type: str, outcome: str, client_id: str | None, data: dict[str, Any]) -> None:
+    """Count an event as it is recorded."""
+    client = client_id if is_eservice(client_id) else "internal"
+    if type == "signin.completed":
+        factor = "+".join(sorted(str(m) for m in data.get("amr") or [])) or "none"
+        SIGNINS.labels("success", factor, client).inc()
+    elif type in SIGNIN_STEPS and outcome != "success":
+        SIGNINS.labels("failure", SIGNIN_STEPS[type], client).inc()
+        ERRORS.labels(str(data.get("reason") or "failure")[:40]).inc()
+    elif type == "token.issued":
+        TOKENS.labels(str(data.get("grant_type") or "unknown")[:40]).inc()
+
+
+def _route(scope: Scope) -> str:
+    path = str(scope.get("path", ""))
+    params = scope.get("path_params") or {}
+    if scope.get("endpoint") is None:
+        return "unmatched"
+    for name, value in params.items():
+        path = path.replace(str(value), "{" + str(name) + "}")
+    return path
+
+
+def _error_code(status: int, headers: dict[bytes, bytes], body: bytes) -> str | None:
+    location = headers.get(b"location", b"").decode("latin-1")
+    if location and "error=" in location:
+        found = parse_qs(urlsplit(location).query).get("error")
+        return found[0][:40] if found else None
+    if status >= 400 and body and b"json" in headers.get(b"content-type", b""):
+        try:
+            error = json.loads(body).get("error")
+        except (ValueError, AttributeError):
+            return None
+        return str(error)[:40] if error else None
+    return None
+
+
+class LatencyMiddleware:
+    """Times every request, and counts the OAuth errors it answers with."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        seen: dict[str, Any] = {"status": 500, "headers": {}, "body": b""}
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                seen["headers"] = dict(message.get("headers", []))
+            elif (
+                message["type"] == "http.response.body"
+                and seen["status"] >= 400
+                and len(seen["body"]) < MAX_ERROR_BODY
+            ):
+                seen["body"] += message.get("body", b"")[:MAX_ERROR_BODY]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            status = int(seen["status"])
+            LATENCY.labels(scope["method"], _route(scope), str(status)).observe(
+                time.perf_counter() - started
+            )
+            code = _error_code(status, seen["headers"], seen["body"])
+            if code:
+                ERRORS.labels(code).inc()
+
+
+def _allowed(request: Request) -> bool:
+    networks = request.app.state.runtime.settings.metrics_allow
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for network in networks:
+        try:
+            if address in ipaddress.ip_network(network, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def exposition() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+async def endpoint(request: Request) -> Response:
+    if not _allowed(request):
+        return Response(
+            '{"error":"not_found","error_description":"Not Found"}',
+            status_code=404,
+            media_type="application/json",
+        )
+    return Response(
+        exposition(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
+    )

@@ -1,0 +1,120 @@
+"""What each event adds to the indicators: the one place where they are defined.
+
+Per e-service (and for all of them together, `ALL`):
+
+- `started`: a valid authorization request from the e-service (`signin.started`);
+- `completed`: an authorization code issued to it (`signin.completed`), split by assurance
+  level (`acr`) and by methods (`amr`); `completed_sso` those answered by an existing single
+  sign-on session; `seconds`: for the others, whole seconds from the request to the code;
+- `failed`: a failed step of a sign-in for it, by reason (`password:credentials`,
+  `otp:invalid_code`, `cancelled`, ...);
+- `abandoned`: a sign-in left unfinished until it expired, by the step reached;
+- `consents_given`, `consents_revoked`;
+- distinct citizens (exact, per period): `citizens` (completed a sign-in), `new_citizens`
+  (the first sign-in ever to that e-service; to any e-service for `ALL`).
+
+System-wide only (`ALL`): second factors enrolled, recovery codes used, lockouts and password
+resets, each as a count of events and of distinct citizens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ALL = "*"
+MAX_SECONDS = 3600  # longer sign-ins are counted as one hour
+
+# Event types the rollup reads (others are skipped without being loaded).
+SIGNIN_STEPS = {
+    "auth.password": "password",
+    "auth.otp": "otp",
+    "auth.recovery": "recovery",
+    "auth.email_otp": "email_otp",
+    "auth.email_otp_sent": "email_otp",
+    "auth.totp_enrol": "enrol",
+}
+SYSTEM = {
+    # event type: (count metric, distinct-citizens metric)
+    "auth.totp_enrol": ("totp_enrolled", "totp_enrolled_citizens"),
+    "auth.recovery": ("recovery_used", "recovery_citizens"),
+    "auth.account_locked": ("lockouts", "locked_citizens"),
+    "auth.password_reset": ("password_resets", "reset_citizens"),
+}
+TYPES = sorted(
+    {
+        "signin.started",
+        "signin.completed",
+        "signin.cancelled",
+        "signin.abandoned",
+        "consent.granted",
+        "consent.revoked",
+        *SIGNIN_STEPS,
+        *SYSTEM,
+    }
+)
+
+
+@dataclass
+class Contribution:
+    """What one event adds: counts `(client, metric, dim) -> n`, distinct citizens
+    `(client, metric, user)`, and first sign-ins `(client, user)`."""
+
+    counts: list[tuple[str, str, str]] = field(default_factory=list)
+    distinct: list[tuple[str, str, int]] = field(default_factory=list)
+    first: list[tuple[str, int]] = field(default_factory=list)
+
+
+def is_eservice(client_id: str | None) -> bool:
+    """An e-service's sign-in (the console and the account pages are not e-services)."""
+    return bool(client_id) and not str(client_id).startswith("idp:")
+
+
+def _both(client_id: str) -> tuple[str, str]:
+    return (client_id, ALL)
+
+
+def contribution(
+    type: str, outcome: str, client_id: str | None, user_id: int | None, data: dict[str, Any]
+) -> Contribution:
+    found = Contribution()
+    success = outcome == "success"
+    if (type in SYSTEM and success) or type == "auth.account_locked":
+        metric, citizens = SYSTEM[type]
+        found.counts.append((ALL, metric, ""))
+        if user_id is not None:
+            found.distinct.append((ALL, citizens, user_id))
+    if not is_eservice(client_id):
+        return found
+    assert client_id is not None
+    if type == "signin.started":
+        found.counts += [(c, "started", "") for c in _both(client_id)]
+    elif type == "signin.completed" and user_id is not None:
+        amr = "+".join(sorted(str(m) for m in data.get("amr") or [])) or "none"
+        sso = bool(data.get("sso"))
+        seconds = data.get("seconds")
+        for c in _both(client_id):
+            found.counts += [
+                (c, "completed", ""),
+                (c, "acr", str(data.get("acr") or "none")[:64]),
+                (c, "amr", amr[:64]),
+            ]
+            if sso:
+                found.counts.append((c, "completed_sso", ""))
+            elif isinstance(seconds, int) and seconds >= 0:
+                found.counts.append((c, "seconds", str(min(seconds, MAX_SECONDS))))
+            found.distinct.append((c, "citizens", user_id))
+            found.first.append((c, user_id))
+    elif type == "signin.abandoned":
+        step = str(data.get("step") or "unknown")[:64]
+        found.counts += [(c, "abandoned", step) for c in _both(client_id)]
+    elif type == "signin.cancelled" or (type in SIGNIN_STEPS and not success):
+        step = "cancelled" if type == "signin.cancelled" else SIGNIN_STEPS[type]
+        reason = str(data.get("reason") or "")
+        dim = step if not reason or reason == step else f"{step}:{reason}"
+        found.counts += [(c, "failed", dim[:64]) for c in _both(client_id)]
+    elif type == "consent.granted":
+        found.counts += [(c, "consents_given", "") for c in _both(client_id)]
+    elif type == "consent.revoked":
+        found.counts += [(c, "consents_revoked", "") for c in _both(client_id)]
+    return found

@@ -1,0 +1,146 @@
+"""The account pages and "this wasn't me", driven over HTTP through the real sign-in pages."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from idp.db.models import SecurityReport, SsoSession, User
+from idp.runtime import Runtime
+from tests.admin.conftest import Console
+from tests.protocol.conftest import Flow, redeem, register
+from tests.signin.helpers import Citizen, add_citizen, forms
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def use_eservice(console: Console, who: Citizen, runtime: Runtime) -> tuple[str, str]:
+    """Sign in to a (consent-asking) e-service and read userinfo; returns its id and token."""
+    service = register(runtime, name="Land registry")
+    flow = Flow.new(service)
+    response = console.get("/authorize", params=flow.params)
+    response = console.sign_in(who, response)
+    response = console.follow(response)  # resume, then the consent page
+    assert response.status_code == 200 and "Land registry" in response.text
+    action = urlsplit(str(response.url)).path
+    response = console.post_form(response, action, {"decision": "allow"})
+    location = response.headers["location"]
+    assert location.startswith(service.redirect_uri), location
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    tokens = redeem(console.client, flow, code).json()
+    claims = console.client.get(
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert claims.status_code == 200
+    return service.client_id, tokens["access_token"]
+
+
+def test_account_pages_and_this_was_not_me(
+    client: TestClient, runtime: Runtime, console: Console, admin: Citizen
+) -> None:
+    client.headers["user-agent"] = FIREFOX
+    who = add_citizen(runtime, "narek", email="narek@example.am")
+    client_id, access_token = use_eservice(console, who, runtime)
+
+    home = console.get("/account")
+    assert home.status_code == 200, home.text  # the e-service sign-in's session serves it
+    assert "Your identity" in home.text and "narek" in home.text
+
+    history = console.get("/account/history")
+    assert "Land registry" in history.text and "Firefox on Linux" in history.text
+    exported = console.get("/account/history.json").json()
+    kinds = [e["type"] for e in exported["entries"]]
+    assert {"signin.completed", "consent.granted", "userinfo.released"} <= set(kinds)
+    signin = next(e for e in exported["entries"] if e["type"] == "signin.completed")
+    assert signin["e_service"] == "Land registry" and signin["acr"] == "substantial"
+    assert "email" in signin["claims"] and signin["single_sign_on"] is False
+
+    services = console.get("/account/services")
+    assert "Land registry" in services.text and "Email" in services.text
+
+    sessions = console.get("/account/sessions")
+    assert "Firefox on Linux" in sessions.text and "this browser" in sessions.text
+
+    # "This wasn't me" on the sign-in: everything ends, a report is filed.
+    reported = console.post_form(history, f"/account/history/{signin['id']}/not-me")
+    assert reported.status_code == 303 and reported.headers["location"] == "/account/secured"
+    assert "secured" in console.get("/account/secured").text
+    again = console.get("/account")
+    assert again.status_code == 303 and again.headers["location"].startswith("/login/")
+    revoked = console.client.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    assert revoked.status_code == 401
+    with runtime.db.transaction() as db:
+        user = db.scalar(select(User).where(User.username == "narek"))
+        assert user is not None and user.must_change_password
+        live = db.scalars(
+            select(SsoSession).where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
+        ).all()
+        assert live == []
+        (report,) = db.scalars(select(SecurityReport)).all()
+        assert report.client_id == client_id and report.grants_revoked == 1
+
+    # The administrators see it.
+    console.client.cookies.clear()
+    reports = console.open(admin, "/admin/security-reports")
+    assert reports.status_code == 200 and "narek" in reports.text
+
+
+def test_sign_in_to_account_change_password_and_revoke(
+    client: TestClient, runtime: Runtime, console: Console
+) -> None:
+    who = add_citizen(runtime, "lilit", email="lilit@example.am")
+    response = console.get("/account/password")
+    assert response.status_code == 303 and response.headers["location"].startswith("/login/")
+    page = console.follow(console.sign_in(who, response))
+    assert page.status_code == 200 and str(page.url).endswith("/account/password")
+
+    wrong = console.post_form(
+        page, "/account/password", {"current": "not-it", "password": "x", "confirm": "x"}
+    )
+    assert wrong.headers["location"].endswith("error=current")
+    assert "current password is not correct" in console.follow(wrong).text
+    new = "granite-lantern-over-sevan"
+    changed = console.post_form(
+        page, "/account/password", {"current": who.password, "password": new, "confirm": new}
+    )
+    assert changed.headers["location"] == "/account?done=password"
+    assert "Your password was changed" in console.follow(changed).text
+
+    # Recovery codes need a recent sign-in; this one is.
+    security = console.get("/account/security")
+    codes = console.post_form(security, "/account/security/recovery-codes")
+    assert codes.status_code == 200 and codes.text.count("<code>") == 10
+
+    # Sign out everywhere.
+    sessions = console.get("/account/sessions")
+    out = console.post_form(sessions, "/account/sessions/end-all")
+    assert out.headers["location"] == "/account/signed-out"
+    assert console.get("/account").status_code == 303
+
+
+def test_not_me_on_someone_elses_entry_is_not_found(
+    client: TestClient, runtime: Runtime, console: Console
+) -> None:
+    who = add_citizen(runtime, "aram", email="aram@example.am")
+    page = console.open(who, "/account/security")
+    assert page.status_code == 200
+    lost = console.client.post(
+        "/account/history/1/not-me",  # the administrator-made event of another account
+        data={"csrf_token": _csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert lost.status_code == 404
+    forged = console.client.post("/account/sessions/end-all", follow_redirects=False)
+    assert forged.status_code == 403  # no CSRF token: nothing happens
+    with runtime.db.transaction() as db:
+        assert db.scalars(select(SecurityReport)).all() == []
+    assert console.get("/account").status_code == 200
+
+
+def _csrf(html: str) -> str:
+    for form in forms(html):
+        if "csrf_token" in form.fields:
+            return form.fields["csrf_token"]
+    raise AssertionError("no CSRF token")
