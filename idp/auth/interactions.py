@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.config import Settings
+from idp.i18n import N_
 from idp.db.models import Interaction
 from idp.security import derive_key, hash_secret, master_key, random_token
 
@@ -28,10 +29,10 @@ ID_LENGTH = 32  # characters of the URL-safe id (192 bits)
 # sign-in pages are the same, but they resume at `/admin/resume/<id>`. (`:` is never in the
 # client id of an e-service, so no e-service can pose as the console.)
 ADMIN_CONSOLE = "idp:admin"
-ADMIN_CONSOLE_NAME = "Administration console"
+ADMIN_CONSOLE_NAME = N_("Administration console")
 # The citizen's own account pages sign in the same way and resume at `/account/resume/<id>`.
 ACCOUNT = "idp:account"
-ACCOUNT_NAME = "Your account"
+ACCOUNT_NAME = N_("Your account")
 INTERNAL_PREFIXES = {ADMIN_CONSOLE: "/admin", ACCOUNT: "/account"}
 
 

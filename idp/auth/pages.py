@@ -38,10 +38,13 @@ def translator(request: Request, interaction: Interaction | None) -> Callable[..
     return i18n.gettext_for(locale_of(request, interaction))
 
 
-def frame(db: Session, interaction: Interaction) -> dict[str, Any]:
+def frame(db: Session, interaction: Interaction, request: Request) -> dict[str, Any]:
     """The e-service's name and the way back to it, on every step."""
+    name = flow.client_name(db, interaction)
+    if interaction.client_id in interactions.INTERNAL_PREFIXES:
+        name = translator(request, interaction)(name)  # our own pages have translated names
     return {
-        "service_name": flow.client_name(db, interaction),
+        "service_name": name,
         "cancel_url": interactions.cancel_url(interaction),
     }
 
@@ -58,7 +61,7 @@ def page(
     return render(
         request,
         template,
-        {"errors": [], **frame(db, interaction), **context},
+        {"errors": [], **frame(db, interaction, request), **context},
         locale=locale_of(request, interaction),
         status_code=status_code,
     )

@@ -48,7 +48,8 @@ class Pending:
 
     @property
     def claims(self) -> list[str]:
-        return consent_claims(self.scope, self.params.claims)
+        allowed = self.request.client.row.allowed_claims or ()
+        return consent_claims(self.scope, self.params.claims, allowed=allowed)
 
 
 class RequestRejected(Exception):

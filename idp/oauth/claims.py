@@ -8,6 +8,7 @@ restricted `national_id` scope: asking for them by name does not get around that
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,10 +81,17 @@ def requested_acr(claims: dict[str, dict[str, Any]] | None) -> tuple[list[str], 
     return [str(v) for v in values], bool(spec.get("essential"))
 
 
-def releasable(scope: str, claims: dict[str, dict[str, Any]] | None, target: str) -> list[str]:
+def releasable(
+    scope: str,
+    claims: dict[str, dict[str, Any]] | None,
+    target: str,
+    *,
+    allowed: Collection[str] = (),
+) -> list[str]:
     """Names of the citizen claims a token with `scope` may carry to `target`
     (`userinfo` or `id_token`). Scope claims go to userinfo; the `claims` parameter adds
-    individual claims to either, but never a restricted scope's claims without the scope."""
+    individual claims to either, but never a restricted scope's claims without the scope.
+    A non-empty `allowed` (the e-service's registered allow-list) keeps only those claims."""
     scopes = set(scope.split())
     names: list[str] = []
     if target == "userinfo":
@@ -96,12 +104,16 @@ def releasable(scope: str, claims: dict[str, dict[str, Any]] | None, target: str
         if owner in RESTRICTED_SCOPES and owner not in scopes:
             continue
         names.append(name)
-    return [n for n in dict.fromkeys(names) if n != "sub"]
+    return [n for n in dict.fromkeys(names) if n != "sub" and (not allowed or n in allowed)]
 
 
-def consent_claims(scope: str, claims: dict[str, dict[str, Any]] | None) -> list[str]:
+def consent_claims(
+    scope: str, claims: dict[str, dict[str, Any]] | None, *, allowed: Collection[str] = ()
+) -> list[str]:
     """Every citizen claim a request may lead to: what the consent page lists."""
-    names = releasable(scope, claims, "userinfo") + releasable(scope, claims, "id_token")
+    names = releasable(scope, claims, "userinfo", allowed=allowed) + releasable(
+        scope, claims, "id_token", allowed=allowed
+    )
     return sorted(dict.fromkeys(names))
 
 

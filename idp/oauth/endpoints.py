@@ -172,7 +172,9 @@ def userinfo(db: Session, runtime: Runtime, token_text: str) -> UserinfoResult:
     if client is None or client.disabled:
         return bearer_error(401, "invalid_token", "The access token is invalid or expired.")
     claims: dict[str, Any] = {"sub": subject_for(db, live.user, client)}
-    names = releasable(live.row.scope, live.grant.claims, "userinfo")
+    names = releasable(
+        live.row.scope, live.grant.claims, "userinfo", allowed=client.allowed_claims or ()
+    )
     claims.update(user_claims(live.user, names))
     events.record(
         db,

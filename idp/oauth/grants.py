@@ -148,7 +148,12 @@ def id_token(
         half = create_half_hash(access_token, alg)
         if half is not None:
             claims["at_hash"] = half.decode()
-    claims.update(user_claims(user, releasable(grant.scope, grant.claims, "id_token")))
+    claims.update(
+        user_claims(
+            user,
+            releasable(grant.scope, grant.claims, "id_token", allowed=client.allowed_claims or ()),
+        )
+    )
     return runtime.keyring.sign(claims, alg=alg)
 
 

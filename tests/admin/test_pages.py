@@ -50,6 +50,13 @@ def test_no_session_signs_in_with_a_second_factor_and_comes_back(
     assert "Signed in as root-admin" in page.text
 
 
+def test_the_console_is_named_in_the_citizens_language(console: Console) -> None:
+    login = console.get("/admin/").headers["location"]
+    assert "Administration console" in console.get(login + "?lang=en").text
+    assert "Կառավարման վահանակ" in console.get(login + "?lang=hy").text
+    assert "Консоль администрирования" in console.get(login + "?lang=ru").text
+
+
 def test_an_administrator_without_an_authenticator_app_must_set_one_up(
     console: Console, runtime: Runtime
 ) -> None:

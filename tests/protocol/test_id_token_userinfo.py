@@ -181,6 +181,24 @@ def test_userinfo_releases_only_what_scope_and_claims_allow(
     assert info == {"sub": info["sub"], "address": {"country": "AM", "locality": "Yerevan"}}
 
 
+def test_an_allow_list_of_claims_limits_what_is_released(
+    client: TestClient, runtime: Runtime, signed_in: str
+) -> None:
+    service = register(runtime, first_party=True, allowed_claims=["given_name", "email"])
+    tokens = tokens_for(
+        client,
+        Flow.new(
+            service,
+            scope="openid profile email",
+            claims=json.dumps({"id_token": {"family_name": None, "email": None}}),
+        ),
+    )
+    info = client.get("/userinfo", headers=bearer(tokens["access_token"])).json()
+    assert set(info) == {"sub", "given_name", "email"}
+    id_claims = jwt.decode(tokens["id_token"], KeySet.import_key_set(client.get("/jwks").json()))
+    assert "email" in id_claims.claims and "family_name" not in id_claims.claims
+
+
 def test_national_identifiers_need_the_restricted_scope(
     client: TestClient, runtime: Runtime, signed_in: str
 ) -> None:
