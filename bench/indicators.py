@@ -104,6 +104,7 @@ def main() -> None:
             raw = database.engine.raw_connection()
             try:
                 cursor = raw.cursor()
+                cursor.execute("SET statement_timeout = 0")
                 columns = "seq, at, type, outcome, client_id, user_id, data"
                 with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
                     for line in events(args.events, args.days, args.services, args.citizens, first):
