@@ -80,12 +80,8 @@ def routes() -> list[BaseRoute]:
         Route("/jwks", oauth.jwks, methods=["GET"]),
         # OpenID Connect protocol (idp/oauth/views.py)
         Route("/authorize", oauth.authorization, methods=["GET", "POST"]),
-        Route(
-            "/authorize/resume/{interaction_id}", oauth.authorization_resume, methods=["GET"]
-        ),
-        Route(
-            "/authorize/cancel/{interaction_id}", oauth.authorization_cancel, methods=["GET"]
-        ),
+        Route("/authorize/resume/{interaction_id}", oauth.authorization_resume, methods=["GET"]),
+        Route("/authorize/cancel/{interaction_id}", oauth.authorization_cancel, methods=["GET"]),
         Route("/consent/{interaction_id}", oauth.consent, methods=["GET", "POST"]),
         Route("/token", oauth.token, methods=["POST"]),
         Route("/userinfo", oauth.userinfo, methods=["GET", "POST"]),
@@ -121,9 +117,7 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/login/{interaction_id}/new-password", signin.new_password_page, methods=["GET"]),
-        Route(
-            "/login/{interaction_id}/new-password", signin.new_password_submit, methods=["POST"]
-        ),
+        Route("/login/{interaction_id}/new-password", signin.new_password_submit, methods=["POST"]),
         Route("/login/{interaction_id}/forgot", reset.forgot_page, methods=["GET"]),
         Route("/login/{interaction_id}/forgot", reset.forgot_submit, methods=["POST"]),
         Route("/password/reset/{token}", reset.reset_page, methods=["GET"]),
@@ -142,21 +136,15 @@ def routes() -> list[BaseRoute]:
             admin_clients.rotate_secret,
             methods=["POST"],
         ),
-        Route(
-            "/admin/clients/{client_id}/disable", admin_clients.disable_client, methods=["POST"]
-        ),
+        Route("/admin/clients/{client_id}/disable", admin_clients.disable_client, methods=["POST"]),
         Route("/admin/clients/{client_id}/enable", admin_clients.enable_client, methods=["POST"]),
         Route("/admin/citizens", admin_citizens.citizens_page, methods=["GET"]),
         Route("/admin/citizens/{username}", admin_citizens.citizen_page, methods=["GET"]),
         Route(
             "/admin/citizens/{username}/disable", admin_citizens.disable_citizen, methods=["POST"]
         ),
-        Route(
-            "/admin/citizens/{username}/enable", admin_citizens.enable_citizen, methods=["POST"]
-        ),
-        Route(
-            "/admin/citizens/{username}/unlock", admin_citizens.unlock_citizen, methods=["POST"]
-        ),
+        Route("/admin/citizens/{username}/enable", admin_citizens.enable_citizen, methods=["POST"]),
+        Route("/admin/citizens/{username}/unlock", admin_citizens.unlock_citizen, methods=["POST"]),
         Route(
             "/admin/citizens/{username}/reset-second-factor",
             admin_citizens.reset_second_factor,

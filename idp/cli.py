@@ -317,9 +317,7 @@ def clients_create(
     userinfo_alg: Annotated[
         str | None, typer.Option(help="Sign userinfo responses with this algorithm.")
     ] = None,
-    access_token_format: Annotated[
-        str, typer.Option(help="opaque | jwt (RFC 9068).")
-    ] = "opaque",  # noqa: S107
+    access_token_format: Annotated[str, typer.Option(help="opaque | jwt (RFC 9068).")] = "opaque",  # noqa: S107
     allow_restricted_scope: Annotated[
         list[str] | None,
         typer.Option(help="Authorise a restricted scope (national_id); repeat."),

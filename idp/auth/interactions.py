@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.config import Settings
-from idp.i18n import N_
 from idp.db.models import Interaction
+from idp.i18n import N_
 from idp.security import derive_key, hash_secret, master_key, random_token
 
 ID_LENGTH = 32  # characters of the URL-safe id (192 bits)
