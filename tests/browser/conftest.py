@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from idp.db import Database
 from idp.db.migrate import upgrade
 from tests.conftest import BACKENDS, PostgresSchemas
 from tests.demo_stack import REPO, Stack, start_stack
+from tests.npm import NpmUnavailable, npm_ci
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -68,14 +68,10 @@ def unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def axe_source() -> str:
-    if not AXE.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            unavailable("npm is missing, so axe-core cannot be installed")
-        command = [str(npm), "ci", "--no-audit", "--no-fund", "--cache", str(REPO / ".cache/npm")]
-        done = subprocess.run(command, cwd=HERE, capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not AXE.exists():
-            unavailable(f"`npm ci` in tests/browser failed: {done.stderr.strip()[-500:]}")
+    try:
+        npm_ci(HERE, AXE)
+    except NpmUnavailable as exc:
+        unavailable(f"axe-core cannot be installed: {exc}")
     return AXE.read_text()
 
 

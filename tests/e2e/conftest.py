@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from idp.runtime import Runtime
 from idp.services import clients as client_service
 from idp.services import users as user_service
 from tests.conftest import TEST_SECRET_KEY, make_settings
+from tests.npm import npm_ci
 from tests.server import ServerProcess, free_port
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -35,16 +35,8 @@ class Provider:
 @pytest.fixture(scope="session")
 def node_rp() -> Path:
     """openid-client installed from the committed lockfile (cached in tests/e2e/node)."""
-    npm = shutil.which("npm")
-    assert npm and shutil.which("node"), "Node.js 20 and npm are needed for the end-to-end tests"
-    if not (NODE_DIR / "node_modules" / "openid-client").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=NODE_DIR,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    assert shutil.which("node"), "Node.js 20 and npm are needed for the end-to-end tests"
+    npm_ci(NODE_DIR, NODE_DIR / "node_modules" / "openid-client" / "package.json")
     return NODE_DIR / "rp.mjs"
 
 
