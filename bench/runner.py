@@ -60,15 +60,18 @@ class Bench:
         self.env = dict(os.environ)
         self.env.update(
             {
-                "IDP_ENVIRONMENT": "production",
-                "IDP_ISSUER": args.issuer,
-                "IDP_BENCH_ENDPOINT_BASE": self.base,
+                # Production settings, except that the issuer is the plain-http loopback
+                # listener (development mode allows exactly that): JSON logs at INFO, a secret
+                # key, PostgreSQL, the same workers. See docs/performance.md.
+                "IDP_ENVIRONMENT": "development",
+                "IDP_ISSUER": self.base,
+                "IDP_LOG_FORMAT": "json",
                 "IDP_DATABASE_URL": self.db_url,
                 "IDP_SECRET_KEY": secrets.token_urlsafe(32),
                 "IDP_KEYS_DIR": str(self.tmp / "keys"),
                 "IDP_DATA_DIR": str(self.tmp / "data"),
                 "IDP_MAIL_BACKEND": "console",
-                "IDP_LOG_LEVEL": "WARNING",
+                "IDP_LOG_LEVEL": "INFO",
                 "IDP_DATABASE_POOL_SIZE": str(args.pool_size),
                 "PYTHONPATH": str(REPO),
             }
@@ -579,7 +582,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pool-size", type=int, default=10, help="database connections per worker")
     p.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--database", default="idp_bench")
-    p.add_argument("--issuer", default="https://idp.bench.example")
     p.add_argument("--keep-db", action="store_true")
     p.add_argument("--json", help="write every figure to this file")
     args = p.parse_args(argv)

@@ -3,8 +3,7 @@ e-service's token request → userinfo. Also gives the load scripts a single sig
 
 wrk cannot drive this flow: its Lua sees one value per response header name, and a sign-in
 sets several cookies in one answer. So a small asyncio client does it, with cookies kept by
-hand (they are `Secure`/`__Host-` because the issuer is https, while the bench listens on
-plain http on 127.0.0.1). Each citizen signs in at most once per run: a one-time code is
+hand. Each citizen signs in at most once per run: a one-time code is
 accepted once.
 """
 
@@ -16,6 +15,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urlsplit
 
@@ -44,6 +44,12 @@ def authorize_path(redirect_uri: str, scope: str = "openid profile email offline
 
 class FlowError(Exception):
     pass
+
+
+def keep_no_cookies(http: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Make the client-wide jar keep nothing: each `Browser` holds its own citizen's cookies."""
+    http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return http
 
 
 @dataclass
@@ -149,6 +155,7 @@ async def _load(
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency * 2)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+        keep_no_cookies(http)
 
         async def worker() -> None:
             nonlocal failed, first_error
@@ -180,6 +187,7 @@ def session_for(base: str, setup: dict, user: dict) -> tuple[str, dict]:
 
     async def go() -> tuple[str, dict]:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            keep_no_cookies(http)
             browser, tokens = await sign_in(http, setup, user, setup["clients"]["bench-web"])
         cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items() if "session" in k)
         return cookie, tokens

@@ -23,6 +23,7 @@ from idp.admin import clients as admin_clients
 from idp.admin import home as admin_home
 from idp.admin import keys as admin_keys
 from idp.admin import openapi as admin_openapi
+from idp.audit import sealer as audit_sealer
 from idp.auth import reset
 from idp.auth import views as signin
 from idp.config import Settings, load_settings
@@ -271,7 +272,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         made = runtime.keyring.ensure_initial()
         for key in made:
             log.warning("generated development signing key", kid=key.kid, alg=key.alg)
-        async with logout_delivery.worker(runtime):  # retries back-channel logouts
+        async with (
+            logout_delivery.worker(runtime),  # retries back-channel logouts
+            audit_sealer.worker(runtime),  # seals new audit entries into the chain
+        ):
             yield
         runtime.db.dispose()
 

@@ -528,9 +528,19 @@ def keys_retire(
 # audit ----------------------------------------------------------------------------------------
 
 
+@audit_app.command("seal")
+def audit_seal(as_json: JsonFlag = False) -> None:
+    """Seal the audit entries committed since the last seal into the hash chain."""
+    from idp.audit import sealer
+
+    sealed = sealer.seal_all(runtime().db)
+    emit(as_json, {"sealed": sealed}, f"{sealed} entries sealed")
+
+
 @audit_app.command("verify")
 def audit_verify(as_json: JsonFlag = False) -> None:
-    """Check the hash chain of the audit log; exit 1 at the first broken link."""
+    """Seal the entries committed so far, then check the hash chain of the audit log; exit 1
+    at the first broken link."""
     rt = runtime()
     with transaction(rt) as session:
         found = audit_service.verify(session)
@@ -598,17 +608,17 @@ def janitor(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete expired codes, tokens, sign-in requests and assertion ids; deliver the
-    back-channel logouts that are due."""
-    import asyncio
-
+    back-channel logouts that are due; seal new audit entries into the chain."""
     from idp import janitor as housekeeping
+    from idp.audit import sealer
     from idp.logout import delivery
 
     rt = runtime()
     with transaction(rt) as session:
         deleted = housekeeping.sweep(session, rt.settings)
-    report = asyncio.run(delivery.deliver_due(rt, retry_now=retry_now))
-    data = {"deleted": deleted, "backchannel_logout": report.as_dict()}
+    report = delivery.deliver_due_now(rt, retry_now=retry_now)
+    sealed = sealer.seal_all(rt.db)
+    data = {"deleted": deleted, "backchannel_logout": report.as_dict(), "audit_sealed": sealed}
     emit(
         as_json,
         data,
@@ -617,6 +627,7 @@ def janitor(
             + ", ".join(f"{name} {count}" for name, count in deleted.items())
             + "\nback-channel logouts: "
             + ", ".join(f"{name} {count}" for name, count in report.as_dict().items())
+            + f"\naudit entries sealed: {sealed}"
         ),
     )
 

@@ -208,23 +208,17 @@ class Settings(BaseSettings):
     """Seconds between two looks of each provider process at the logout outbox for deliveries
     due again. 0 turns the background worker off: then only `idp janitor` retries them."""
 
-    bench_endpoint_base: str | None = None
-    """Benchmarks only, never in a deployment: a plain-http loopback base URL (e.g.
-    `http://127.0.0.1:8000`) advertised for the endpoints in the discovery document instead of
-    the issuer, so that a load generator on the same machine reaches a plain-http listener while
-    the issuer, tokens and cookies stay exactly as in production. Logged as unsafe at start."""
+    audit_seal_interval: float = Field(default=1.0, ge=0)
+    """Seconds between two rounds of each provider process's audit sealer, which gives newly
+    committed audit entries their place and hashes in the chain (one process at a time). Until
+    then an entry is an unsealed row (see docs/security.md). 0 turns the background sealer off:
+    then only `idp janitor`, `idp audit seal` and `idp audit verify` seal."""
 
-    @field_validator("bench_endpoint_base")
-    @classmethod
-    def _bench_base_is_loopback(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
-            raise ValueError("must be a plain-http loopback URL")
-        if parts.path.strip("/") or parts.query or parts.fragment:
-            raise ValueError("must be a base URL without path, query or fragment")
-        return value.rstrip("/")
+    client_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    """How long a provider process keeps an e-service's settings (its `clients` row) read for
+    the token, introspection and revocation endpoints before reading them again. A change made
+    in the same process is seen at once; other processes see it (an e-service disabled, a secret
+    rotated) within this many seconds. 0 reads the row on every request."""
 
     @field_validator("issuer")
     @classmethod
@@ -304,8 +298,6 @@ class Settings(BaseSettings):
             warnings.append("issuer is plain http: acceptable for localhost development only")
         if self.secret_key is None:
             warnings.append("no secret_key configured: using a generated development secret")
-        if self.bench_endpoint_base:
-            warnings.append("bench_endpoint_base is set: discovery advertises plain-http endpoints")
         return warnings
 
 

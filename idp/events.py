@@ -3,8 +3,8 @@
 They feed the audit log, the indicators and the citizen's access history, and each is also
 written to the log. Callers pass identifiers only, never a secret.
 
-The events table is the audit log: append-only, each entry sealed into a hash chain when its
-transaction commits (`idp.audit.chain`), so an edited or deleted entry is detected by
+The events table is the audit log: append-only rows, each sealed into a hash chain shortly
+after its transaction commits (`idp.audit.chain`), so an edited or deleted entry is detected by
 `idp audit verify`.
 """
 
@@ -14,14 +14,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from idp.audit import chain
 from idp.db.models import Event
 from idp.db.types import utcnow
 from idp.logging import get_logger
 from idp.stats import metrics
 
 log = get_logger("idp.events")
-chain.install()
 
 
 def record(
@@ -49,7 +47,6 @@ def record(
         data=data,
     )
     session.add(event)
-    chain.track(session, event)
     metrics.observe_event(type, outcome, client_id, data)
     log.info(type, outcome=outcome, actor=actor, user_id=user_id, client_id=client_id, **data)
     return event

@@ -1,14 +1,20 @@
-"""The audit chain: every event is sealed, when its transaction commits, into one hash chain.
+"""The audit chain: every event is sealed, shortly after its transaction commits, into one
+hash chain.
 
 Each entry gets the next position (`seq`), the hash of the entry before it (`prev_hash`) and its
 own hash: SHA-256 over a canonical JSON serialisation of its fields and `prev_hash`. Editing an
 entry breaks its hash; deleting one breaks the link of the next (or the head, for the last).
 
-Sealing happens in the same transaction as the action, just before it commits, so the chain
-is ordered by commit and a rolled-back action leaves no entry. Appends are serialised by the
-single `audit_chain_head` row: the first statement of the seal updates that row, which locks it
-on PostgreSQL (held until commit) and takes SQLite's one write lock; nobody else can then read
-a stale head. The lock is held only from the seal to the commit.
+An action only inserts its event rows, unsealed (`seq` NULL), in its own transaction: a
+rolled-back action leaves no entry, and no request waits for another to append. The *sealer*
+(`seal`) then gives the committed unsealed entries, in order of `id`, their positions and
+hashes, in batches, one sealer at a time: its first statement updates the single
+`audit_chain_head` row, which locks it on PostgreSQL until the sealer commits and takes
+SQLite's one write lock. It runs every `audit_seal_interval` seconds in each serving process
+(`idp.audit.sealer`), in `idp janitor` and `idp audit seal`, before `idp audit verify`, before
+pruning and before the indicators' rollup. The chain's order is the order of sealing, which
+follows commit order: an entry committed after a sealer ran gets a later position, whatever its
+`id`.
 """
 
 from __future__ import annotations
@@ -18,25 +24,26 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event as sa_event
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp.db.models import AuditChainHead, Event
+from idp.db.types import utcnow
 
 GENESIS = "0" * 64
 HEAD_ID = 1
-PENDING = "idp.audit.pending"
+BATCH = 1000
 
 
 def _instant(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
 
-def canonical(entry: Event, prev_hash: str) -> bytes:
-    """The bytes an entry's hash covers: every field, keys sorted, no insignificant spaces."""
+def canonical(entry: Event, prev_hash: str, seq: int | None = None) -> bytes:
+    """The bytes an entry's hash covers: every field, keys sorted, no insignificant spaces.
+    `seq` is the entry's position when it is being sealed (its own `seq` otherwise)."""
     fields: dict[str, Any] = {
-        "seq": entry.seq,
+        "seq": entry.seq if seq is None else seq,
         "prev_hash": prev_hash,
         "at": _instant(entry.at),
         "type": entry.type,
@@ -51,13 +58,8 @@ def canonical(entry: Event, prev_hash: str) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def entry_hash(entry: Event, prev_hash: str) -> str:
-    return hashlib.sha256(canonical(entry, prev_hash)).hexdigest()
-
-
-def track(session: Session, entry: Event) -> None:
-    """Remember an event to seal when `session` commits."""
-    session.info.setdefault(PENDING, []).append(entry)
+def entry_hash(entry: Event, prev_hash: str, seq: int | None = None) -> str:
+    return hashlib.sha256(canonical(entry, prev_hash, seq)).hexdigest()
 
 
 def _head_statement(count: int) -> Any:
@@ -96,50 +98,65 @@ def lock_head(session: Session, advance: int = 0) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def seal(session: Session) -> int:
-    """Give every pending event of `session` its place and hashes. Returns how many."""
-    pending: list[Event] = session.info.pop(PENDING, [])
-    entries = []
-    for entry in pending:
-        state = inspect(entry)
-        if (state.pending or state.persistent) and not state.deleted and entry.seq is None:
-            entries.append(entry)
-    if not entries:
+def _try_lock_head(session: Session) -> tuple[int, str] | None:
+    """Like `lock_head`, but None at once when another sealer holds the head (PostgreSQL)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return lock_head(session)
+    row = session.execute(
+        select(AuditChainHead.seq, AuditChainHead.last_hash)
+        .where(AuditChainHead.id == HEAD_ID)
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+    if row is not None:
+        return int(row[0]), str(row[1])
+    if session.scalar(select(AuditChainHead.id).where(AuditChainHead.id == HEAD_ID)) is not None:
+        return None  # locked by another sealer: it will seal what we would have
+    return lock_head(session)
+
+
+def seal(session: Session, *, limit: int | None = None, wait: bool = True) -> int:
+    """Seal the committed unsealed entries (up to `limit`), in order of `id`, into the chain.
+
+    Holds the head's lock until `session` commits. With `wait=False` (the background sealer)
+    returns 0 at once when another sealer is at work. Returns how many were sealed."""
+    if session.scalar(select(Event.id).where(Event.seq.is_(None)).limit(1)) is None:
+        return 0  # nothing to seal: no lock taken, nothing written
+    locked = lock_head(session) if wait else _try_lock_head(session)
+    if locked is None:
         return 0
-    last_seq, prev = lock_head(session, len(entries))
-    seq = last_seq - len(entries)
-    for entry in entries:
-        seq += 1
-        entry.seq = seq
-        entry.prev_hash = prev
-        entry.hash = entry_hash(entry, prev)
-        prev = entry.hash
-    session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(last_hash=prev)
-    )
-    session.flush()
-    return len(entries)
+    seq, prev = locked
+    sealed = 0
+    while limit is None or sealed < limit:
+        size = BATCH if limit is None else min(BATCH, limit - sealed)
+        batch = list(
+            session.scalars(select(Event).where(Event.seq.is_(None)).order_by(Event.id).limit(size))
+        )
+        if not batch:
+            break
+        rows = []
+        for entry in batch:
+            seq += 1
+            digest = entry_hash(entry, prev, seq)
+            rows.append({"id": entry.id, "seq": seq, "prev_hash": prev, "hash": digest})
+            prev = digest
+            session.expunge(entry)
+        session.execute(update(Event), rows)  # one executemany by primary key
+        sealed += len(batch)
+        if len(batch) < size:
+            break
+    if sealed:
+        session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.id == HEAD_ID)
+            .values(seq=seq, last_hash=prev, updated_at=utcnow())
+        )
+    return sealed
+
+
+def pending(session: Session) -> int:
+    """How many committed entries wait for the sealer."""
+    return int(session.scalar(select(func.count(Event.id)).where(Event.seq.is_(None))) or 0)
 
 
 def head(session: Session) -> AuditChainHead | None:
     return session.scalar(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID))
-
-
-def _before_commit(session: Session) -> None:
-    # Savepoints commit too: seal once, when the whole transaction does.
-    if session.info.get(PENDING) and not session.in_nested_transaction():
-        seal(session)
-
-
-def _forget(session: Session) -> None:
-    # A rolled-back savepoint keeps the outer transaction's events (its own are filtered out
-    # by `seal`, being no longer in the session).
-    if not session.in_nested_transaction():
-        session.info.pop(PENDING, None)
-
-
-def install() -> None:
-    """Seal events on every commit of every session (idempotent)."""
-    if not sa_event.contains(Session, "before_commit", _before_commit):
-        sa_event.listen(Session, "before_commit", _before_commit)
-        sa_event.listen(Session, "after_rollback", _forget)

@@ -5,6 +5,9 @@ entry whose hash no longer matches its fields (edited), a position missing (dele
 head that the last entry does not reach (the newest entries deleted). `prune` removes the
 oldest entries and records the position and hash of the last one removed as the new anchor,
 so that what remains still verifies.
+
+Entries not sealed yet (`seq` NULL, see `idp.audit.chain`) are not part of the chain: `verify`
+counts them as `pending`; callers seal first (`idp.services.audit.verify` does).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from idp.audit.chain import GENESIS, HEAD_ID, entry_hash, head, lock_head
+from idp.audit.chain import GENESIS, HEAD_ID, entry_hash, head, lock_head, pending, seal
 from idp.db.models import AuditChainHead, Event
 
 BATCH = 1000
@@ -34,6 +37,7 @@ class Verification:
     problem: str | None = None
     seq: int | None = None
     event_id: int | None = None
+    pending: int = 0  # committed entries the sealer has not reached yet
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +67,7 @@ def verify(session: Session) -> Verification:
     head_hash = top.last_hash if top else GENESIS
     anchor_seq = top.anchor_seq if top else 0
     anchor_hash = top.anchor_hash if top else GENESIS
+    waiting = pending(session)
 
     def result(
         checked: int, problem: str | None = None, entry: Event | None = None, seq: int | None = None
@@ -77,11 +82,9 @@ def verify(session: Session) -> Verification:
             problem=problem,
             seq=entry.seq if entry is not None else seq,
             event_id=entry.id if entry is not None else None,
+            pending=waiting,
         )
 
-    unsealed = session.scalar(select(Event).where(Event.seq.is_(None)).order_by(Event.id).limit(1))
-    if unsealed is not None:
-        return result(0, f"entry id {unsealed.id} was added outside the chain", unsealed)
     early = session.scalar(
         select(Event).where(Event.seq <= anchor_seq).order_by(Event.seq).limit(1)
     )
@@ -126,6 +129,7 @@ def prune(session: Session, before: datetime) -> Pruned:
     """Remove the oldest entries written before `before` (a prefix of the chain) and anchor
     the chain at the last one removed. Refuses when the chain does not verify."""
     lock_head(session)
+    seal(session)  # what has committed so far, so that no old entry is left unsealed
     found = verify(session)
     if not found.ok:
         raise ChainBroken(found)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -148,6 +149,13 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_type_at", "type", "at"),
         Index("ix_events_user_id_at", "user_id", "at"),
+        # The audit sealer's queue: entries not yet in the chain (idp/audit/chain.py).
+        Index(
+            "ix_events_unsealed",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -201,6 +203,13 @@ async def deliver_due(
         total.abandoned += report.abandoned
         if len(ids) < limit:
             return total
+
+
+def deliver_due_now(runtime: Runtime, **options: Any) -> Report:
+    """`deliver_due` for synchronous callers (the CLI): runs on an event loop of its own, in a
+    thread of its own, so it works whether or not the caller's thread already runs a loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, deliver_due(runtime, **options)).result()
 
 
 async def run_worker(runtime: Runtime) -> None:

@@ -19,7 +19,7 @@ ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_k
 
 def provider_metadata(settings: Settings, keyring: KeyRing) -> dict[str, Any]:
     issuer = settings.issuer
-    base = settings.bench_endpoint_base or issuer  # a benchmark's plain-http listener
+    base = issuer
     signing_algs = keyring.signing_algs()
     return {
         "issuer": issuer,

@@ -17,13 +17,12 @@ from urllib.parse import urlencode
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request, UnsupportedGrantTypeError
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.db.models import Client
+from idp.oauth import client_cache
 from idp.oauth.client_auth import PrivateKeyJwt, ProviderClientAuthentication
 from idp.oauth.clients import OAuthClient
 from idp.runtime import Runtime
@@ -156,7 +155,10 @@ class ProtocolServer(AuthorizationServer):  # type: ignore[misc]
     def query_client(self, client_id: str) -> OAuthClient | None:
         if not client_id or len(client_id) > 128:
             return None
-        row = self.db.scalar(select(Client).where(Client.client_id == client_id))
+        cache = client_cache.for_engine(
+            self.db.get_bind().engine, self.settings.client_cache_seconds
+        )
+        row = cache.get(self.db, client_id)
         if row is None or row.disabled:
             return None
         return OAuthClient(row)

@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from idp import events
-from idp.audit import integrity
+from idp.audit import chain, integrity
 from idp.config import Settings
 from idp.db.models import Event
 from idp.services.errors import InvalidInput
@@ -107,13 +107,23 @@ def describe(entry: Event) -> dict[str, Any]:
 
 
 def verify(session: Session) -> integrity.Verification:
+    """Seal what has committed so far, then check the whole chain (in `session`'s transaction,
+    which holds the chain head until it ends)."""
+    chain.seal(session)
     return integrity.verify(session)
+
+
+def seal(session: Session) -> int:
+    """Seal the committed entries not in the chain yet; how many."""
+    return chain.seal(session)
 
 
 def export(
     session: Session, *, since: datetime | None = None, until: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Entries in chain order, with their hashes (so a copy can be checked elsewhere)."""
+    """Entries in chain order, with their hashes (so a copy can be checked elsewhere); what
+    has committed so far is sealed first."""
+    chain.seal(session)
     last = -1
     while True:
         statement = select(Event).where(Event.seq > last)

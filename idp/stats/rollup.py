@@ -1,8 +1,9 @@
 """Incremental rollups: read the events not yet counted, add them to the period tables.
 
-The events are read in audit-chain order (`seq`), which is commit order: a position is given
-when a transaction commits, under the chain head's lock, so no event can later appear below the
-watermark. One rollup runs at a time: the first statement locks the `stats_state` row.
+The events are read in audit-chain order (`seq`): the sealer gives positions in increasing
+order, under the chain head's lock, to committed events only, so no event can later appear
+below the watermark (`run` seals what has committed before counting). One rollup runs at a
+time: the first statement locks the `stats_state` row.
 
 Distinct citizens are exact: each period keeps the set of citizens already counted
 (`stats_seen`, one row per citizen, e-service, metric and period), and a counter grows only when
@@ -227,8 +228,13 @@ def step(db: Session, *, batch: int = BATCH, now: datetime | None = None) -> tup
 
 def run(runtime: Runtime, *, batch: int = BATCH, now: datetime | None = None) -> int:
     """Bring the rollups up to date; one transaction per batch. Returns events counted."""
+    from idp.audit import sealer
+
     total = 0
     while True:
+        # Counted in chain order: seal what has committed first (the previous step's
+        # `signin.abandoned` events included).
+        sealer.seal_all(runtime.db)
         with runtime.db.transaction() as db:
             counted, more = step(db, batch=batch, now=now)
         total += counted

@@ -1,4 +1,7 @@
-"""The audit log: a hash chain that `idp audit verify` checks, on SQLite and PostgreSQL."""
+"""The audit log: a hash chain that `idp audit verify` checks, on SQLite and PostgreSQL.
+
+Actions only insert their entries; the sealer puts them into the chain afterwards (in the
+background, in `idp audit seal`, `idp janitor` and before verifying)."""
 
 from __future__ import annotations
 
@@ -6,12 +9,14 @@ import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, update
 
 from idp import events
+from idp.audit import integrity, sealer
 from idp.cli import main
 from idp.config import Settings
 from idp.db.models import Event
@@ -42,12 +47,14 @@ def some_actions(runtime: Runtime, count: int = 3, first: int = 0) -> None:
 
 
 def entries(runtime: Runtime) -> list[Event]:
+    """Every entry in chain order, once the sealer has run."""
+    sealer.seal_all(runtime.db)
     with runtime.db.read() as db:
         return list(db.scalars(select(Event).order_by(Event.seq)))
 
 
 def verify(runtime: Runtime) -> dict[str, Any]:
-    with runtime.db.read() as db:
+    with runtime.db.transaction() as db:
         return audit_service.verify(db).as_dict()
 
 
@@ -174,6 +181,8 @@ def test_concurrent_appends_make_one_valid_chain(runtime: Runtime) -> None:
                 with runtime.db.transaction() as db:
                     events.record(db, "test.concurrent", actor=f"w{worker}", index=index)
                     events.record(db, "test.concurrent", actor=f"w{worker}", index=-index)
+                # Sealers run while others write: waiting ones and background-style ones.
+                sealer.seal_all(runtime.db, wait=index % 2 == 0)
         except BaseException as exc:  # reported below
             failures.append(exc)
 
@@ -229,6 +238,7 @@ def test_pruning_keeps_the_chain_verifiable(runtime: Runtime) -> None:
 
 def test_pruning_refuses_a_broken_chain(runtime: Runtime) -> None:
     some_actions(runtime)
+    sealer.seal_all(runtime.db)
     with runtime.db.transaction() as db:
         first = db.scalar(select(func.min(Event.id)))
         db.execute(update(Event).where(Event.id == first).values(type="edited"))
@@ -241,11 +251,13 @@ def test_pruning_refuses_a_broken_chain(runtime: Runtime) -> None:
 WRITER = """
 import sys
 from idp import events
+from idp.audit.sealer import seal_all
 from idp.db import Database
 database = Database.from_url(sys.argv[1])
 for index in range(int(sys.argv[2])):
     with database.transaction() as db:
         events.record(db, "test.process", actor=sys.argv[3], index=index)
+    seal_all(database, wait=index % 2 == 0)
 database.dispose()
 """
 
@@ -262,3 +274,87 @@ def test_several_processes_append_to_one_chain(runtime: Runtime) -> None:
     found = verify(runtime)
     assert found["ok"] is True
     assert found["checked"] == 45
+
+
+def test_actions_only_insert_and_the_sealer_chains_them(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, runtime: Runtime
+) -> None:
+    with runtime.db.transaction() as db:
+        events.record(db, "admin.first", actor="test")
+        events.record(db, "admin.second", actor="test")
+    with runtime.db.read() as db:
+        waiting = list(db.scalars(select(Event).order_by(Event.id)))
+    assert [(row.seq, row.hash) for row in waiting] == [(None, None), (None, None)]
+    with runtime.db.read() as db:
+        assert integrity.verify(db).pending == 2
+    code, data = run(capsys, "audit", "seal", "--json")
+    assert (code, data) == (0, {"sealed": 2})
+    rows = entries(runtime)
+    assert [(row.type, row.seq) for row in rows] == [("admin.first", 1), ("admin.second", 2)]
+    assert rows[1].prev_hash == rows[0].hash
+    code, data = run(capsys, "audit", "seal", "--json")
+    assert (code, data) == (0, {"sealed": 0})
+    found = verify(runtime)
+    assert (found["ok"], found["checked"], found["pending"]) == (True, 2, 0)
+
+
+def test_verify_seals_what_is_pending_first(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, runtime: Runtime
+) -> None:
+    some_actions(runtime, 1)
+    sealed = len(entries(runtime))
+    with runtime.db.transaction() as db:
+        events.record(db, "admin.late", actor="test")
+    code, data = run(capsys, "audit", "verify", "--json")
+    assert code == 0
+    assert (data["ok"], data["checked"], data["pending"]) == (True, sealed + 1, 0)
+
+
+def test_an_entry_edited_after_later_ones_were_sealed_is_found(runtime: Runtime) -> None:
+    some_actions(runtime, 1)
+    target = entries(runtime)[0]
+    some_actions(runtime, 1, first=5)
+    assert len(entries(runtime)) > 2
+    with runtime.db.transaction() as db:
+        db.execute(update(Event).where(Event.id == target.id).values(data={"forged": True}))
+    found = verify(runtime)
+    assert (found["ok"], found["seq"]) == (False, target.seq)
+
+
+def test_the_janitor_seals(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, runtime: Runtime
+) -> None:
+    some_actions(runtime, 1)
+    with runtime.db.read() as db:
+        waiting = integrity.verify(db).pending
+    assert waiting >= 2
+    code, data = run(capsys, "janitor", "--json")
+    assert code == 0
+    assert data["audit_sealed"] == waiting
+    with runtime.db.read() as db:
+        assert db.scalar(select(func.count(Event.id)).where(Event.seq.is_(None))) == 0
+
+
+def test_a_serving_process_seals_what_it_recorded_when_it_stops(
+    tmp_path: Path, database_url: str
+) -> None:
+    from starlette.testclient import TestClient
+
+    from idp.app import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, database_url, audit_seal_interval=3600)
+    runtime = Runtime.build(settings)
+    runtime.keyring.ensure_initial()
+    try:
+        with TestClient(create_app(runtime=runtime), base_url=settings.issuer) as http:
+            with runtime.db.transaction() as db:
+                events.record(db, "admin.during", actor="test")
+            assert http.get("/health/ready").status_code == 200
+            with runtime.db.read() as db:
+                assert db.scalar(select(Event.seq).where(Event.type == "admin.during")) is None
+        with runtime.db.read() as db:
+            assert db.scalar(select(Event.seq).where(Event.type == "admin.during")) == 1
+        assert verify(runtime)["ok"] is True
+    finally:
+        runtime.db.dispose()

@@ -4,7 +4,6 @@ never deliver the same row twice; disabling an account tells the e-services too.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,17 +91,17 @@ def test_an_eservice_that_was_down_hears_about_the_logout_later(
     assert row.last_error and "not reached" in row.last_error
     # Not due yet: nothing is sent even though the e-service is back.
     down.start()
-    assert asyncio.run(delivery.deliver_due(runtime)).delivered == 0
+    assert delivery.deliver_due_now(runtime).delivered == 0
     assert down.tokens == []
     # Once the backoff has passed, the outbox delivers (a fresh token, still about the session).
-    report = asyncio.run(delivery.deliver_due(runtime, now=later(2)))
+    report = delivery.deliver_due_now(runtime, now=later(2))
     assert report.delivered == 1
     claims = verify_logout_token(client, down.tokens[0])
     assert claims["sid"] == signed.sid and claims["aud"] == tax.client_id
     [row] = deliveries(runtime)
     assert row.delivered_at is not None and row.next_attempt_at is None and row.attempts == 2
     # Delivered once only.
-    assert asyncio.run(delivery.deliver_due(runtime, now=later(120))).delivered == 0
+    assert delivery.deliver_due_now(runtime, now=later(120)).delivered == 0
     assert len(down.tokens) == 1
 
 
@@ -170,7 +169,7 @@ def test_disabling_an_account_tells_every_eservice(
     sign_in_to(client, runtime, citizen, b)  # a second session
     with runtime.db.transaction() as db:
         user_service.set_disabled(db, citizen.username, True, actor="test")
-    report = asyncio.run(delivery.deliver_due(runtime))
+    report = delivery.deliver_due_now(runtime)
     assert report.delivered == 2
     for receiver in (tax, health):
         [token] = receiver.tokens
@@ -210,7 +209,7 @@ def test_a_refused_token_is_given_up_a_server_error_retried(
     assert by_client[b.client_id].next_attempt_at is not None
     # Retried with growing waits, and given up after `backchannel_logout_retry_for`.
     assert outbox.backoff(1) < outbox.backoff(2) < outbox.backoff(3) <= outbox.backoff(50)
-    asyncio.run(delivery.deliver_due(runtime, now=later(24 * 60 + 1)))
+    delivery.deliver_due_now(runtime, now=later(24 * 60 + 1))
     assert deliveries(runtime)[1].abandoned_at is not None
 
 

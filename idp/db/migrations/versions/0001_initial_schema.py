@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 23:35:18.552895
+Create Date: 2026-11-25 23:51:01.854862
 """
 
 from collections.abc import Sequence
@@ -84,6 +84,7 @@ def upgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_at'), ['at'], unique=False)
         batch_op.create_index('ix_events_type_at', ['type', 'at'], unique=False)
+        batch_op.create_index('ix_events_unsealed', ['id'], unique=False, postgresql_where=sa.text('seq IS NULL'), sqlite_where=sa.text('seq IS NULL'))
         batch_op.create_index('ix_events_user_id_at', ['user_id', 'at'], unique=False)
 
     op.create_table('initial_access_tokens',
@@ -539,6 +540,7 @@ def downgrade() -> None:
     op.drop_table('initial_access_tokens')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_user_id_at')
+        batch_op.drop_index('ix_events_unsealed', postgresql_where=sa.text('seq IS NULL'), sqlite_where=sa.text('seq IS NULL'))
         batch_op.drop_index('ix_events_type_at')
         batch_op.drop_index(batch_op.f('ix_events_at'))
 
