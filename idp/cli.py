@@ -360,7 +360,7 @@ def clients_create(
         require_pkce=require_pkce,
     )
     with transaction(rt) as session:
-        registered = client_service.register_client(session, new, actor=ACTOR)
+        registered = client_service.register_client(session, new, actor=ACTOR, settings=rt.settings)
         data = client_service.describe(registered.client)
     data["client_secret"] = registered.client_secret
     emit(as_json, data, lambda: _registered_text(data, registered.client_secret))

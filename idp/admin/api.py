@@ -230,7 +230,10 @@ def list_clients(call: ApiCall) -> tuple[int, Any]:
 def register_client(call: ApiCall) -> tuple[int, Any]:
     body: m.ClientIn = call.body
     registered = client_service.register_client(
-        call.db, client_service.NewClient(**body.model_dump()), actor=call.actor
+        call.db,
+        client_service.NewClient(**body.model_dump()),
+        actor=call.actor,
+        settings=call.runtime.settings,
     )
     data = client_service.describe(registered.client)
     data["client_secret"] = registered.client_secret

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from idp.admin.pages import PAGE_SIZE, Call, admin_view, current_page, pagination, show
+from idp.admin.pages import PAGE_SIZE, Call, admin_view, current_page, pagination, reason, show
 from idp.i18n import N_
 from idp.services import InvalidInput, NotFound
 from idp.services import audit as audit_service
@@ -50,7 +50,7 @@ def _view(call: Call) -> Response:
     except InvalidInput as error:
         values = {name: call.query(name) for name in ("type", "actor", "user", "client_id")}
         values.update(outcome="", since="", until="")
-        rows, total, problem = [], 0, str(error)
+        rows, total, problem = [], 0, reason(call, error)
     return show(
         call,
         "admin/audit.html",

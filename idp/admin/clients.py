@@ -9,7 +9,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.admin.pages import PAGE_SIZE, Call, admin_view, current_page, done, pagination, show
+from idp.admin.pages import (
+    PAGE_SIZE,
+    Call,
+    admin_view,
+    current_page,
+    done,
+    pagination,
+    reason,
+    show,
+)
 from idp.i18n import N_
 from idp.oauth.claims import CLAIM_SCOPE
 from idp.oauth.scopes import KNOWN_SCOPES
@@ -139,7 +148,7 @@ def new_client(values: dict[str, Any]) -> client_service.NewClient:
         try:
             jwks = json.loads(values["jwks"])
         except ValueError:
-            raise InvalidInput("the JWKS is not valid JSON") from None
+            raise InvalidInput(N_("the JWKS is not valid JSON")) from None
     scopes = list(values["scopes"])
     return client_service.NewClient(
         name=values["name"],
@@ -173,10 +182,10 @@ def _register(call: Call) -> Response:
     values = _submitted(call)
     try:
         registered = client_service.register_client(
-            call.db, new_client(values), actor=call.admin.actor
+            call.db, new_client(values), actor=call.admin.actor, settings=call.runtime.settings
         )
     except ServiceError as error:
-        return _wizard(call, values, str(error), 400)
+        return _wizard(call, values, reason(call, error), 400)
     return _secret_page(call, registered, N_("The e-service is registered"))
 
 

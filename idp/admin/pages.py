@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.admin.access import Admin, require_admin, safe_return
 from idp.csrf import verify_csrf
-from idp.i18n import N_
+from idp.i18n import N_, gettext_for, negotiate
 from idp.runtime import Runtime
 from idp.services import NotFound, ServiceError
 from idp.templating import render
@@ -91,12 +91,17 @@ def done(location: str, code: str) -> Response:
     )
 
 
+def reason(call: Call, error: ServiceError) -> str:
+    """Why an action was refused, in the language of the page."""
+    return error.translated(gettext_for(negotiate(call.request)))
+
+
 def refused(call: Call, error: ServiceError) -> Response:
     """The reason an action was refused, on a page of its own."""
     return show(
         call,
         "admin/refused.html",
-        {"title": N_("The action was refused"), "problem": str(error)},
+        {"title": N_("The action was refused"), "problem": reason(call, error)},
         status_code=404 if isinstance(error, NotFound) else 400,
     )
 

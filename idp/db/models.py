@@ -495,6 +495,7 @@ class StatsFirstSeen(Base):
     """The day a citizen first signed in to an e-service (`*`: to any): new vs returning."""
 
     __tablename__ = "stats_first_seen"
+    __table_args__ = (Index("ix_stats_first_seen_client_day", "client_id", "day"),)
 
     client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -18,12 +18,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from idp.config import Settings
+from idp.i18n import N_
+from idp.reasons import Reason
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 
 
-class FetchError(Exception):
-    """The document could not be fetched or is not what was expected."""
+class FetchError(Reason):
+    """The document could not be fetched or is not what was expected (a translatable reason)."""
 
 
 def _check_address(host: str, port: int, settings: Settings) -> None:
@@ -32,11 +34,11 @@ def _check_address(host: str, port: int, settings: Settings) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise FetchError(f"cannot resolve {host}") from exc
+        raise FetchError(N_("cannot resolve %(host)s"), host=host) from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global:
-            raise FetchError(f"{host} resolves to a non-public address")
+            raise FetchError(N_("%(host)s resolves to a non-public address"), host=host)
 
 
 def check_destination(url: str, settings: Settings) -> None:
@@ -44,9 +46,9 @@ def check_destination(url: str, settings: Settings) -> None:
     https only unless private addresses are allowed, never a non-public address then."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise FetchError("only http(s) URLs are called")
+        raise FetchError(N_("only http(s) URLs are called"))
     if parts.scheme == "http" and not settings.client_fetch_private_addresses:
-        raise FetchError("plain http URLs are not called")
+        raise FetchError(N_("plain http URLs are not called"))
     _check_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), settings)
 
 
@@ -54,9 +56,9 @@ def fetch_json(url: str, settings: Settings) -> Any:
     """GET `url` and parse it as JSON, within the limits above."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise FetchError("only http(s) URLs are fetched")
+        raise FetchError(N_("only http(s) URLs are fetched"))
     if parts.scheme == "http" and not settings.client_fetch_private_addresses:
-        raise FetchError("plain http URLs are not fetched")
+        raise FetchError(N_("plain http URLs are not fetched"))
     _check_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), settings)
     try:
         with (
@@ -64,18 +66,24 @@ def fetch_json(url: str, settings: Settings) -> Any:
             http.stream("GET", url, headers={"Accept": "application/json"}) as response,
         ):
             if response.status_code != 200:
-                raise FetchError(f"{url} answered {response.status_code}")
+                raise FetchError(
+                    N_("%(url)s answered %(status)s"), url=url, status=response.status_code
+                )
             body = b""
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_DOCUMENT_BYTES:
-                    raise FetchError(f"{url} is larger than {MAX_DOCUMENT_BYTES} bytes")
+                    raise FetchError(
+                        N_("%(url)s is larger than %(limit)s bytes"),
+                        url=url,
+                        limit=MAX_DOCUMENT_BYTES,
+                    )
     except httpx.HTTPError as exc:
-        raise FetchError(f"{url} could not be fetched") from exc
+        raise FetchError(N_("%(url)s could not be fetched"), url=url) from exc
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise FetchError(f"{url} is not JSON") from exc
+        raise FetchError(N_("%(url)s is not JSON"), url=url) from exc
 
 
 class JwksCache:
@@ -95,7 +103,7 @@ class JwksCache:
             return entry[1]  # at most one early refetch every ten seconds
         document = fetch_json(url, settings)
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-            raise FetchError(f"{url} is not a JWK set")
+            raise FetchError(N_("%(url)s is not a JWK set"), url=url)
         with self._lock:
             self._entries[url] = (now, document)
         return document

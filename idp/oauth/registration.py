@@ -179,7 +179,10 @@ async def register(request: Request) -> Response:
                         "invalid_token", "The initial access token is invalid or used up.", 401
                     )
                 registered = client_service.register_client(
-                    db, new_client(data), actor=f"dcr:initial-token-{token_id}"
+                    db,
+                    new_client(data),
+                    actor=f"dcr:initial-token-{token_id}",
+                    settings=runtime.settings,
                 )
                 access = registration_service.new_registration_token(registered.client)
                 body = metadata_of(registered.client, runtime.settings.issuer)
@@ -231,7 +234,9 @@ async def configuration(request: Request) -> Response:
                         access_token_format=client.access_token_format,
                         require_pkce=client.require_pkce,
                     )
-                    client = client_service.update_client(db, client_id, kept, actor=actor)
+                    client = client_service.update_client(
+                        db, client_id, kept, actor=actor, settings=runtime.settings
+                    )
                 return JSONResponse(metadata_of(client, runtime.settings.issuer), headers=NO_STORE)
         except RegistrationError as error:
             return _error(error)

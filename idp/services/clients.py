@@ -15,13 +15,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from idp import events
+from idp.config import Settings
 from idp.db.models import AccessToken, Client, RefreshToken, TokenGrant
+from idp.i18n import N_
 from idp.oauth.claims import CLAIM_SCOPE
 from idp.oauth.keys import SUPPORTED_ALGS as SIGNING_ALGS
 from idp.oauth.scopes import KNOWN_SCOPES, RESTRICTED_SCOPES
 from idp.oauth.uris import InvalidURI, validate_uri
 from idp.security import hash_secret
 from idp.services.errors import Conflict, InvalidInput, NotFound
+from idp.services.sector import check_sector_identifier
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
@@ -73,83 +76,104 @@ class Registered:
 
 
 def _uri(value: str, kind: str, *, native: bool = False) -> str:
+    """`value` if it may be registered as a `kind` (a message id, e.g. N_("logo URI"))."""
     try:
         return validate_uri(value, kind=kind, allow_private_scheme=native)
     except InvalidURI as exc:
-        raise InvalidInput(f"{exc}: {value!r}") from None
+        raise InvalidInput(exc.message, **exc.values) from None
+
+
+def _choices(values: tuple[str, ...]) -> str:
+    return ", ".join(values)
 
 
 def _validate(new: NewClient) -> dict[str, Any]:
     name = new.name.strip()
     if not 1 <= len(name) <= 200:
-        raise InvalidInput("name must have 1 to 200 characters")
+        raise InvalidInput(N_("name must have 1 to 200 characters"))
     if new.auth_method not in AUTH_METHODS:
         raise InvalidInput(
-            f"auth method {new.auth_method!r} is not one of {', '.join(AUTH_METHODS)}"
+            N_("auth method '%(value)s' is not one of %(choices)s"),
+            value=new.auth_method,
+            choices=_choices(AUTH_METHODS),
         )
     public = new.auth_method == "none"
     grant_types = list(dict.fromkeys(new.grant_types or ["authorization_code", "refresh_token"]))
     for grant in grant_types:
         if grant not in GRANT_TYPES:
-            raise InvalidInput(f"grant type {grant!r} is not one of {', '.join(GRANT_TYPES)}")
+            raise InvalidInput(
+                N_("grant type '%(value)s' is not one of %(choices)s"),
+                value=grant,
+                choices=_choices(GRANT_TYPES),
+            )
     if public and "client_credentials" in grant_types:
-        raise InvalidInput("a public client (auth method none) cannot use client_credentials")
+        raise InvalidInput(N_("a public client (auth method none) cannot use client_credentials"))
     if "refresh_token" in grant_types and "authorization_code" not in grant_types:
-        raise InvalidInput("refresh_token requires the authorization_code grant")
+        raise InvalidInput(N_("refresh_token requires the authorization_code grant"))
     redirect_uris = list(dict.fromkeys(new.redirect_uris))
     if "authorization_code" in grant_types and not redirect_uris:
-        raise InvalidInput("at least one redirect URI is required for authorization_code")
+        raise InvalidInput(N_("at least one redirect URI is required for authorization_code"))
     if "authorization_code" not in grant_types and redirect_uris:
-        raise InvalidInput("redirect URIs are only for the authorization_code grant")
-    redirect_uris = [_uri(uri, "redirect URI", native=public) for uri in redirect_uris]
+        raise InvalidInput(N_("redirect URIs are only for the authorization_code grant"))
+    redirect_uris = [_uri(uri, N_("redirect URI"), native=public) for uri in redirect_uris]
     post_logout = [
-        _uri(uri, "post-logout redirect URI", native=public)
+        _uri(uri, N_("post-logout redirect URI"), native=public)
         for uri in dict.fromkeys(new.post_logout_redirect_uris)
     ]
     backchannel = (
-        _uri(new.backchannel_logout_uri, "back-channel logout URI")
+        _uri(new.backchannel_logout_uri, N_("back-channel logout URI"))
         if new.backchannel_logout_uri
         else None
     )
-    jwks_uri = _uri(new.jwks_uri, "JWKS URI") if new.jwks_uri else None
+    jwks_uri = _uri(new.jwks_uri, N_("JWKS URI")) if new.jwks_uri else None
     jwks = _public_jwks(new.jwks) if new.jwks is not None else None
     if new.auth_method == "private_key_jwt" and not (jwks_uri or jwks):
-        raise InvalidInput("private_key_jwt requires --jwks-uri or --jwks")
+        raise InvalidInput(N_("private_key_jwt requires --jwks-uri or --jwks"))
     if jwks_uri and jwks:
-        raise InvalidInput("give either a JWKS URI or a JWKS, not both")
+        raise InvalidInput(N_("give either a JWKS URI or a JWKS, not both"))
     if (jwks_uri or jwks) and new.auth_method != "private_key_jwt":
-        raise InvalidInput("client keys are only used with the private_key_jwt auth method")
+        raise InvalidInput(N_("client keys are only used with the private_key_jwt auth method"))
     scopes = list(dict.fromkeys(new.scope.split()))
     unknown = [s for s in scopes if s not in KNOWN_SCOPES and s != ADMIN_SCOPE]
     if unknown:
-        raise InvalidInput(f"scope {unknown[0]!r} is not one of {', '.join(KNOWN_SCOPES)}")
+        raise InvalidInput(
+            N_("scope '%(scope)s' is not one of %(choices)s"),
+            scope=unknown[0],
+            choices=_choices(KNOWN_SCOPES),
+        )
     if "authorization_code" in grant_types and "openid" not in scopes:
         scopes.insert(0, "openid")
     if new.subject_type not in SUBJECT_TYPES:
-        raise InvalidInput(f"subject type must be one of {', '.join(SUBJECT_TYPES)}")
+        raise InvalidInput(
+            N_("subject type must be one of %(choices)s"), choices=_choices(SUBJECT_TYPES)
+        )
     restricted = list(dict.fromkeys(new.restricted_scopes))
     for value in restricted:
         if value not in GRANTABLE_RESTRICTED:
-            raise InvalidInput(f"{value!r} is not a restricted scope")
+            raise InvalidInput(N_("'%(scope)s' is not a restricted scope"), scope=value)
         if value not in scopes:
             scopes.append(value)
     for value in scopes:
         if value in GRANTABLE_RESTRICTED and value not in restricted:
             raise InvalidInput(
-                f"scope {value!r} is restricted: allow it explicitly for this e-service"
+                N_("scope '%(scope)s' is restricted: allow it explicitly for this e-service"),
+                scope=value,
             )
-    for label, alg in (
-        ("ID token", new.id_token_signed_response_alg),
-        ("userinfo", new.userinfo_signed_response_alg),
+    for message, alg in (
+        (N_("ID token algorithm must be one of %(choices)s"), new.id_token_signed_response_alg),
+        (N_("userinfo algorithm must be one of %(choices)s"), new.userinfo_signed_response_alg),
     ):
         if alg is not None and alg not in SIGNING_ALGS:
-            raise InvalidInput(f"{label} algorithm must be one of {', '.join(SIGNING_ALGS)}")
+            raise InvalidInput(message, choices=_choices(SIGNING_ALGS))
     if new.access_token_format not in ACCESS_TOKEN_FORMATS:
-        raise InvalidInput(f"access token format must be one of {', '.join(ACCESS_TOKEN_FORMATS)}")
+        raise InvalidInput(
+            N_("access token format must be one of %(choices)s"),
+            choices=_choices(ACCESS_TOKEN_FORMATS),
+        )
     if public and not new.require_pkce:
-        raise InvalidInput("a public client (auth method none) always uses PKCE")
+        raise InvalidInput(N_("a public client (auth method none) always uses PKCE"))
     sector_uri = (
-        _uri(new.sector_identifier_uri, "sector identifier URI")
+        _uri(new.sector_identifier_uri, N_("sector identifier URI"))
         if new.sector_identifier_uri
         else None
     )
@@ -157,7 +181,10 @@ def _validate(new: NewClient) -> dict[str, Any]:
         hosts = {urlsplit(uri).hostname for uri in redirect_uris}
         if len(hosts) > 1:
             raise InvalidInput(
-                "pairwise subjects with redirect URIs on several hosts need a sector identifier URI"
+                N_(
+                    "pairwise subjects with redirect URIs on several hosts"
+                    " need a sector identifier URI"
+                )
             )
     return {
         "name": name,
@@ -188,30 +215,34 @@ def _administration(new: NewClient, scopes: list[str], grant_types: list[str]) -
         or new.auth_method not in SECRET_METHODS | {"private_key_jwt"}
     ):
         raise InvalidInput(
-            "the admin scope is only for a confidential client using client_credentials alone"
+            N_("the admin scope is only for a confidential client using client_credentials alone")
         )
     frontchannel = (
-        _uri(new.frontchannel_logout_uri, "front-channel logout URI")
+        _uri(new.frontchannel_logout_uri, N_("front-channel logout URI"))
         if new.frontchannel_logout_uri
         else None
     )
-    logo = _uri(new.logo_uri, "logo URI") if new.logo_uri else None
+    logo = _uri(new.logo_uri, N_("logo URI")) if new.logo_uri else None
     contacts = list(dict.fromkeys(c.strip() for c in new.contacts if c.strip()))
     if len(contacts) > MAX_CONTACTS:
-        raise InvalidInput(f"at most {MAX_CONTACTS} contacts")
+        raise InvalidInput(N_("at most %(count)s contacts"), count=MAX_CONTACTS)
     for contact in contacts:
         if len(contact) > 320 or not CONTACT.fullmatch(contact):
-            raise InvalidInput(f"contact {contact!r} is not an email address")
+            raise InvalidInput(N_("contact '%(contact)s' is not an email address"), contact=contact)
     claims = list(dict.fromkeys(new.allowed_claims))
     for claim in claims:
         owner = CLAIM_SCOPE.get(claim)
         if owner is None or owner == "openid":
-            raise InvalidInput(f"{claim!r} is not a claim about citizens")
+            raise InvalidInput(N_("'%(claim)s' is not a claim about citizens"), claim=claim)
         if owner not in scopes:
-            raise InvalidInput(f"claim {claim!r} needs the scope {owner!r}")
+            raise InvalidInput(
+                N_("claim '%(claim)s' needs the scope '%(scope)s'"), claim=claim, scope=owner
+            )
     legal_basis = (new.legal_basis or "").strip() or None
     if legal_basis is not None and len(legal_basis) > MAX_LEGAL_BASIS:
-        raise InvalidInput(f"legal basis must have at most {MAX_LEGAL_BASIS} characters")
+        raise InvalidInput(
+            N_("legal basis must have at most %(count)s characters"), count=MAX_LEGAL_BASIS
+        )
     return {
         "frontchannel_logout_uri": frontchannel,
         "logo_uri": logo,
@@ -225,16 +256,16 @@ def _public_jwks(value: dict[str, Any]) -> dict[str, Any]:
     """A client's key set: public keys only (a private or symmetric key is refused)."""
     keys = value.get("keys") if isinstance(value, dict) else None
     if not isinstance(keys, list) or not keys:
-        raise InvalidInput("the JWKS must be an object with a non-empty keys array")
+        raise InvalidInput(N_("the JWKS must be an object with a non-empty keys array"))
     for key in keys:
         if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC", "OKP"):
-            raise InvalidInput("the JWKS may hold only RSA, EC or OKP public keys")
+            raise InvalidInput(N_("the JWKS may hold only RSA, EC or OKP public keys"))
         if any(name in key for name in ("d", "p", "q", "dp", "dq", "qi", "k")):
-            raise InvalidInput("the JWKS must not contain private key material")
+            raise InvalidInput(N_("the JWKS must not contain private key material"))
     try:
         KeySet.import_key_set(value)  # type: ignore[arg-type]
     except (JoseError, ValueError, TypeError) as exc:
-        raise InvalidInput(f"the JWKS cannot be read: {exc}") from None
+        raise InvalidInput(N_("the JWKS cannot be read: %(problem)s"), problem=exc) from None
     return {"keys": keys}
 
 
@@ -242,13 +273,19 @@ def new_client_secret() -> str:
     return secrets.token_urlsafe(32)  # 256 bits
 
 
-def register_client(session: Session, new: NewClient, *, actor: str) -> Registered:
+def register_client(
+    session: Session, new: NewClient, *, actor: str, settings: Settings | None = None
+) -> Registered:
+    """Register an e-service. A `sector_identifier_uri` is fetched and checked (with the
+    fetch limits of `settings`; without them such a registration is refused)."""
     fields = _validate(new)
     client_id = new.client_id or secrets.token_urlsafe(16)
     if not CLIENT_ID.fullmatch(client_id):
-        raise InvalidInput("client id must be 3-128 letters, digits or . _ ~ - characters")
+        raise InvalidInput(N_("client id must be 3-128 letters, digits or . _ ~ - characters"))
     if session.scalar(select(Client.id).where(Client.client_id == client_id)) is not None:
-        raise Conflict(f"client id {client_id!r} is already registered")
+        raise Conflict(N_("client id '%(client_id)s' is already registered"), client_id=client_id)
+    if fields["sector_identifier_uri"]:
+        check_sector_identifier(fields["sector_identifier_uri"], fields["redirect_uris"], settings)
     secret = new_client_secret() if fields["token_endpoint_auth_method"] in SECRET_METHODS else None
     client = Client(
         client_id=client_id,
@@ -273,7 +310,7 @@ def register_client(session: Session, new: NewClient, *, actor: str) -> Register
 def get_client(session: Session, client_id: str) -> Client:
     client = session.scalar(select(Client).where(Client.client_id == client_id))
     if client is None:
-        raise NotFound(f"no client {client_id!r}")
+        raise NotFound(N_("no client '%(client_id)s'"), client_id=client_id)
     return client
 
 
@@ -297,14 +334,28 @@ def search_clients(
     return list(session.scalars(page)), int(total)
 
 
-def update_client(session: Session, client_id: str, new: NewClient, *, actor: str) -> Client:
+def update_client(
+    session: Session,
+    client_id: str,
+    new: NewClient,
+    *,
+    actor: str,
+    settings: Settings | None = None,
+) -> Client:
     """Replace an e-service's metadata (validated as at registration); its id and secret stay.
-    Changing to or from a secret-based method is refused: register a new e-service instead."""
+    Changing to or from a secret-based method is refused: register a new e-service instead.
+    The sector identifier URI is fetched again when it or the redirect URIs change."""
     client = get_client(session, client_id)
     fields = _validate(new)
     had_secret = client.token_endpoint_auth_method in SECRET_METHODS
     if had_secret != (fields["token_endpoint_auth_method"] in SECRET_METHODS):
-        raise InvalidInput("the auth method cannot change between secret and secretless")
+        raise InvalidInput(N_("the auth method cannot change between secret and secretless"))
+    sector_uri = fields["sector_identifier_uri"]
+    if sector_uri and (
+        sector_uri != client.sector_identifier_uri
+        or set(fields["redirect_uris"]) != set(client.redirect_uris or [])
+    ):
+        check_sector_identifier(sector_uri, fields["redirect_uris"], settings)
     for name, value in fields.items():
         setattr(client, name, value)
     session.flush()
@@ -341,8 +392,9 @@ def rotate_secret(session: Session, client_id: str, *, actor: str) -> Registered
     client = get_client(session, client_id)
     if client.token_endpoint_auth_method not in SECRET_METHODS:
         raise InvalidInput(
-            f"client {client_id!r} authenticates with {client.token_endpoint_auth_method}, "
-            "not a client secret"
+            N_("client '%(client_id)s' authenticates with %(method)s, not a client secret"),
+            client_id=client_id,
+            method=client.token_endpoint_auth_method,
         )
     secret = new_client_secret()
     client.secret_hash = hash_secret(secret)

@@ -19,6 +19,7 @@ from idp.auth import throttle
 from idp.auth.passwords import PasswordRejected, check_policy, hash_password
 from idp.auth.sessions import end_all_sessions
 from idp.db.models import RecoveryCode, SsoSession, TotpCredential, User
+from idp.i18n import N_
 from idp.logout.ending import logout_everywhere
 from idp.security import SecretBox
 from idp.services.errors import Conflict, InvalidInput, NotFound
@@ -27,6 +28,7 @@ USERNAME = re.compile(r"^[\w.@+-]{3,150}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 TOTP_MIN_BITS = 112  # NIST SP 800-63B §3.1.4.1 (R-OTP-04)
+NOT_A_DATE = N_("birthdate '%(value)s' is not a date in the form YYYY-MM-DD")
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,11 @@ def _parse_birthdate(value: str | None) -> date | None:
     try:
         parsed = date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"birthdate {value!r} is not a date in the form YYYY-MM-DD") from None
+        raise InvalidInput(NOT_A_DATE, value=value) from None
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise InvalidInput(f"birthdate {value!r} is not a date in the form YYYY-MM-DD")
+        raise InvalidInput(NOT_A_DATE, value=value)
     if parsed > datetime.now(UTC).date() or parsed.year < 1880:
-        raise InvalidInput(f"birthdate {value} is not plausible")
+        raise InvalidInput(N_("birthdate %(value)s is not plausible"), value=value)
     return parsed
 
 
@@ -66,10 +68,12 @@ def normalize_totp_secret(value: str) -> str:
     try:
         raw = base64.b32decode(compact + "=" * (-len(compact) % 8))
     except (binascii.Error, ValueError):
-        raise InvalidInput("TOTP secret is not valid base32") from None
+        raise InvalidInput(N_("TOTP secret is not valid base32")) from None
     if len(raw) * 8 < TOTP_MIN_BITS:
         raise InvalidInput(
-            f"TOTP secret has {len(raw) * 8} bits; at least {TOTP_MIN_BITS} are required"
+            N_("TOTP secret has %(bits)s bits; at least %(minimum)s are required"),
+            bits=len(raw) * 8,
+            minimum=TOTP_MIN_BITS,
         )
     return compact
 
@@ -78,21 +82,25 @@ def _validate(new: NewUser) -> dict[str, Any]:
     username = normalize_username(new.username)
     if not USERNAME.fullmatch(username):
         raise InvalidInput(
-            "username must be 3-150 letters, digits or . @ + - _ characters, without spaces"
+            N_("username must be 3-150 letters, digits or . @ + - _ characters, without spaces")
         )
     if new.email is not None and not EMAIL.fullmatch(new.email):
-        raise InvalidInput(f"email {new.email!r} is not a valid address")
+        raise InvalidInput(N_("email '%(email)s' is not a valid address"), email=new.email)
     if new.phone_number is not None and not PHONE.fullmatch(new.phone_number):
         raise InvalidInput(
-            f"phone number {new.phone_number!r} must be in international form, e.g. +37410123456"
+            N_("phone number '%(phone)s' must be in international form, e.g. +37410123456"),
+            phone=new.phone_number,
         )
-    for label, name in (("given name", new.given_name), ("family name", new.family_name)):
+    for message, name in (
+        (N_("given name must have 1 to 200 characters"), new.given_name),
+        (N_("family name must have 1 to 200 characters"), new.family_name),
+    ):
         if name is not None and not (1 <= len(name.strip()) <= 200):
-            raise InvalidInput(f"{label} must have 1 to 200 characters")
+            raise InvalidInput(message)
     try:
         check_policy(new.password, context=(username, new.given_name, new.family_name, new.email))
     except PasswordRejected as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput(str(exc)) from None  # the password policy's own words (English)
     return {
         "username": username,
         "email": new.email.lower() if new.email else None,
@@ -107,7 +115,7 @@ def create_user(session: Session, box: SecretBox, new: NewUser, *, actor: str) -
     fields = _validate(new)
     totp = normalize_totp_secret(new.totp_secret) if new.totp_secret else None
     if session.scalar(select(User.id).where(User.username == fields["username"])) is not None:
-        raise Conflict(f"username {fields['username']!r} is already taken")
+        raise Conflict(N_("username '%(username)s' is already taken"), username=fields["username"])
     now = datetime.now(UTC)
     user = User(
         sub=secrets.token_urlsafe(24),
@@ -135,7 +143,7 @@ def create_user(session: Session, box: SecretBox, new: NewUser, *, actor: str) -
 def get_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == normalize_username(username)))
     if user is None:
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(N_("no user '%(username)s'"), username=username)
     return user
 
 

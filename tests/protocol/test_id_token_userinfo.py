@@ -119,12 +119,7 @@ def test_pairwise_needs_one_host_or_a_sector_identifier(runtime: Runtime) -> Non
             subject_type="pairwise",
             redirect_uris=["https://a.example.am/cb", "https://b.example.am/cb"],
         )
-    register(
-        runtime,
-        subject_type="pairwise",
-        redirect_uris=["https://a.example.am/cb", "https://b.example.am/cb"],
-        sector_identifier_uri="https://a.example.am/sector.json",
-    )
+    # With a sector identifier URI that lists them: tests/protocol/test_sector_identifier.py.
 
 
 # Userinfo ----------------------------------------------------------------------------------

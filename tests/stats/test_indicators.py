@@ -140,6 +140,12 @@ def test_indicators_of_a_known_history(runtime: Runtime) -> None:
                 )
             )
         }
+    with runtime.db.transaction() as db:
+        long = indicators.report(
+            db, since=DAY - timedelta(days=40), until=DAY + timedelta(days=2), client_id="tax"
+        )
+    assert long.total is not None and long.total.values["started"] == 19
+    assert long.total.values["citizens"] is None and not long.range_unique
     (week,) = weekly.rows
     assert week.values["citizens"] == 9 and week.values["completed"] == 16
     assert raw[("failed", "password:credentials")] == 2 and raw[("abandoned", "password")] == 1

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 23:51:01.854862
+Create Date: 2026-11-26 00:22:10.213472
 """
 
 from collections.abc import Sequence
@@ -134,6 +134,9 @@ def upgrade() -> None:
     sa.Column('day', sa.Date(), nullable=False),
     sa.PrimaryKeyConstraint('client_id', 'user_id', name=op.f('pk_stats_first_seen'))
     )
+    with op.batch_alter_table('stats_first_seen', schema=None) as batch_op:
+        batch_op.create_index('ix_stats_first_seen_client_day', ['client_id', 'day'], unique=False)
+
     op.create_table('stats_seen',
     sa.Column('period', sa.String(length=1), nullable=False),
     sa.Column('start', sa.Date(), nullable=False),
@@ -531,6 +534,9 @@ def downgrade() -> None:
     op.drop_table('throttle_hits')
     op.drop_table('stats_state')
     op.drop_table('stats_seen')
+    with op.batch_alter_table('stats_first_seen', schema=None) as batch_op:
+        batch_op.drop_index('ix_stats_first_seen_client_day')
+
     op.drop_table('stats_first_seen')
     op.drop_table('stats_counts')
     with op.batch_alter_table('logout_deliveries', schema=None) as batch_op:
