@@ -607,18 +607,27 @@ def janitor(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Delete expired codes, tokens, sign-in requests and assertion ids; deliver the
+    """Count new events into the indicators (abandoned sign-ins included, before their requests
+    are deleted); delete expired codes, tokens, sign-in requests and assertion ids; deliver the
     back-channel logouts that are due; seal new audit entries into the chain."""
     from idp import janitor as housekeeping
     from idp.audit import sealer
     from idp.logout import delivery
+    from idp.stats import rollup
 
     rt = runtime()
+    sealed = sealer.seal_all(rt.db)
+    counted = rollup.run(rt)
     with transaction(rt) as session:
         deleted = housekeeping.sweep(session, rt.settings)
     report = delivery.deliver_due_now(rt, retry_now=retry_now)
-    sealed = sealer.seal_all(rt.db)
-    data = {"deleted": deleted, "backchannel_logout": report.as_dict(), "audit_sealed": sealed}
+    sealed += sealer.seal_all(rt.db)
+    data = {
+        "indicators_counted": counted,
+        "deleted": deleted,
+        "backchannel_logout": report.as_dict(),
+        "audit_sealed": sealed,
+    }
     emit(
         as_json,
         data,
@@ -628,6 +637,7 @@ def janitor(
             + "\nback-channel logouts: "
             + ", ".join(f"{name} {count}" for name, count in report.as_dict().items())
             + f"\naudit entries sealed: {sealed}"
+            + f"\nevents counted into the indicators: {counted}"
         ),
     )
 

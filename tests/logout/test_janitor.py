@@ -16,6 +16,7 @@ from idp.config import Settings
 from idp.db.models import (
     AccessToken,
     AuthorizationCode,
+    Event,
     Interaction,
     RefreshToken,
     TokenGrant,
@@ -66,3 +67,25 @@ def test_expired_rows_are_deleted_and_live_ones_kept(
     assert deleted["token_grants"] == 1
     assert deleted["interactions"] == 1 and deleted["used_jtis"] == 1
     assert set(counts(runtime).values()) == {0}
+
+
+def test_an_abandoned_sign_in_is_counted_before_its_request_is_deleted(
+    client: TestClient,
+    runtime: Runtime,
+    cli_env: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tax = eservice(runtime, "tax")
+    assert authorize(client, Flow.new(tax)).status_code == 303  # the citizen never signs in
+    with runtime.db.transaction() as db:
+        pending = db.scalars(select(Interaction)).one()
+        pending.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+
+    assert main(["janitor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["indicators_counted"] >= 1
+    assert report["deleted"]["interactions"] == 1
+    with runtime.db.transaction() as db:
+        abandoned = db.scalars(select(Event).where(Event.type == "signin.abandoned")).one()
+    assert abandoned.client_id == tax.client_id
+    assert abandoned.data["step"] == "password"
