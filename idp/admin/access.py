@@ -15,21 +15,26 @@ Administrators always sign in with a second factor (`substantial`). Sensitive ac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from idp import i18n
-from idp.auth import assurance, interactions, sessions
-from idp.db.models import Interaction, SsoSession, User
+from idp.auth import assurance, console, interactions, sessions
+from idp.db.models import SsoSession, User
 from idp.i18n import N_
 from idp.runtime import Runtime
 from idp.templating import render
 
 ADMIN_ACR = "substantial"
 HOME = "/admin/"
+CONSOLE = console.Console(
+    client_id=interactions.ADMIN_CONSOLE,
+    home=HOME,
+    required_acr=ADMIN_ACR,
+    cancelled_message=N_("You did not sign in to the administration console."),
+)
 
 
 @dataclass(frozen=True)
@@ -46,16 +51,7 @@ class Admin:
 
 def safe_return(path: str | None) -> str:
     """Only a path inside the console (never another site: `//host`, `/\\host`)."""
-    if (
-        not path
-        or not path.startswith(HOME)
-        or "//" in path
-        or "\\" in path
-        or any(ord(ch) < 33 for ch in path)
-        or len(path) > 1000
-    ):
-        return HOME
-    return path
+    return CONSOLE.safe_return(path)
 
 
 def forbidden(request: Request) -> Response:
@@ -76,22 +72,11 @@ def sign_in(
     db: Session, runtime: Runtime, request: Request, *, return_to: str, force_login: bool
 ) -> Response:
     """Send the browser to the sign-in pages, to come back to `return_to`."""
-    interaction = interactions.start(
-        db,
-        client_id=interactions.ADMIN_CONSOLE,
-        params={"return_to": safe_return(return_to)},
-        force_login=force_login,
-        required_acr=ADMIN_ACR,
-        login_hint=None,
-        ui_locales=i18n.negotiate(request),
-        settings=runtime.settings,
-    )
-    return interactions.redirect_to_login(interaction, runtime.settings)
+    return CONSOLE.sign_in(db, runtime, request, return_to=return_to, force_login=force_login)
 
 
 def is_fresh(sso: SsoSession, runtime: Runtime, now: datetime | None = None) -> bool:
-    now = now or datetime.now(UTC)
-    return now - sso.auth_time <= timedelta(seconds=runtime.settings.admin_reauth_seconds)
+    return console.is_fresh(sso, runtime.settings.admin_reauth_seconds, now)
 
 
 def require_admin(
@@ -117,44 +102,15 @@ def require_admin(
     return Admin(user, sso)
 
 
-def _console_interaction(db: Session, request: Request) -> Interaction | None:
-    interaction = interactions.load(db, str(request.path_params["interaction_id"]), request)
-    if interaction is None or interaction.client_id != interactions.ADMIN_CONSOLE:
-        return None
-    return interaction
-
-
 def resume(db: Session, runtime: Runtime, request: Request) -> Response:
     """Back from the sign-in pages: to the page asked for, if the session now allows it."""
-    interaction = _console_interaction(db, request)
-    if interaction is None:
-        return RedirectResponse(HOME, status_code=303)
-    return_to = safe_return(str(interaction.params.get("return_to") or HOME))
-    sso = sessions.current_session(db, request, runtime.settings)
-    if (
-        sso is None
-        or sso.user_id != interaction.user_id
-        or (interaction.force_login and sso.auth_time < interaction.created_at)
-    ):
-        return interactions.redirect_to_login(interaction, runtime.settings)
-    interactions.complete(db, interaction)
-    user = db.get(User, sso.user_id)
-    if user is None or not user.is_admin:
-        return forbidden(request)
-    return RedirectResponse(return_to, status_code=303, headers={"Cache-Control": "no-store"})
+
+    def refuse(sso: SsoSession) -> Response | None:
+        user = db.get(User, sso.user_id)
+        return forbidden(request) if user is None or not user.is_admin else None
+
+    return CONSOLE.resume(db, runtime, request, refuse=refuse)
 
 
 def cancel(db: Session, request: Request) -> Response:
-    interaction = _console_interaction(db, request)
-    if interaction is not None:
-        interactions.complete(db, interaction)
-    return render(
-        request,
-        "error.html",
-        {
-            "title": N_("Sign-in cancelled"),
-            "message": N_("You did not sign in to the administration console."),
-            "link": HOME,
-            "link_text": N_("Sign in"),
-        },
-    )
+    return CONSOLE.cancel(db, request)

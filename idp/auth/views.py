@@ -6,6 +6,8 @@ or a 303 (POST). The rules live in `flow`, the factors in their own modules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -78,6 +80,43 @@ ACCESS_ERRORS = {
 
 def _load(db: Session, request: Request) -> Interaction | None:
     return interactions.load(db, str(request.path_params["interaction_id"]), request)
+
+
+SECOND_FACTOR = "second_factor"  # any of the code pages: app, recovery code, email
+
+
+def _step(db: Session, request: Request, name: str) -> tuple[Interaction, User] | Response:
+    """The interaction and citizen at step `name`, or where the browser belongs instead:
+    the expired page, the password page (no one signed in) or the step that comes next."""
+    interaction = _load(db, request)
+    if interaction is None:
+        return expired(request)
+    user = flow.signed_in_user(db, interaction)
+    if user is None:
+        return flow.go(flow.url(interaction, "password"))
+    if name == SECOND_FACTOR:
+        here = "otp" not in interaction.amr and flow.has_totp(user)
+    else:
+        here = flow.next_step(interaction, user, runtime(request).settings) == name
+    if not here:
+        return _advance(db, interaction, user, request)
+    return interaction, user
+
+
+StepView = Callable[[Session, Request, Interaction, User], Response]
+
+
+async def _at_step(request: Request, name: str, view: StepView) -> Response:
+    """Answer with `view` at step `name`, in one transaction in the thread pool."""
+    return await run_in_threadpool(_run_step, request, name, view)
+
+
+def _run_step(request: Request, name: str, view: StepView) -> Response:
+    with runtime(request).db.transaction() as db:
+        at = _step(db, request, name)
+        if isinstance(at, Response):
+            return at
+        return view(db, request, *at)
 
 
 def _advance(db: Session, interaction: Interaction, user: User, request: Request) -> Response:
@@ -263,31 +302,16 @@ def _factor_context(
     }
 
 
-def _second_factor_user(
-    db: Session, request: Request
-) -> tuple[Interaction | None, User | None, Response | None]:
-    """The interaction and citizen of a second-factor page, or where to go instead."""
-    interaction = _load(db, request)
-    if interaction is None:
-        return None, None, expired(request)
-    user = flow.signed_in_user(db, interaction)
-    if user is None:
-        return interaction, None, flow.go(flow.url(interaction, "password"))
-    if "otp" in interaction.amr or not flow.has_totp(user):
-        return interaction, user, _advance(db, interaction, user, request)
-    return interaction, user, None
-
-
 async def totp_page(request: Request) -> Response:
-    return await run_in_threadpool(_code_page, request, "totp")
+    return await _at_step(request, SECOND_FACTOR, partial(_code_page, kind="totp"))
 
 
 async def recovery_page(request: Request) -> Response:
-    return await run_in_threadpool(_code_page, request, "recovery")
+    return await _at_step(request, SECOND_FACTOR, partial(_code_page, kind="recovery"))
 
 
 async def email_page(request: Request) -> Response:
-    return await run_in_threadpool(_code_page, request, "email")
+    return await _at_step(request, SECOND_FACTOR, partial(_code_page, kind="email"))
 
 
 TEMPLATES = {
@@ -303,29 +327,25 @@ TITLES = {
 ERRORS = {"totp": CODE_ERRORS, "recovery": RECOVERY_ERRORS, "email": EMAIL_ERRORS}
 
 
-def _code_page(request: Request, kind: str) -> Response:
-    rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _second_factor_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        _ = translator(request, interaction)
-        known = ERRORS[kind]
-        code = error_code(request, known)
-        errors = [("code", _(known[code], seconds=wait_seconds(request)))] if code else []
-        context = {
-            "title": TITLES[kind],
-            "errors": errors,
-            "action": flow.url(interaction, kind),
-            **_factor_context(db, interaction, user, kind),
-        }
-        if kind == "email":
-            sent = interaction.signin.get("email_sent_to")
-            context["sent_to"] = sent
-            context["minutes"] = int(email_otp.LIFETIME.total_seconds() // 60)
-            context["resend_wait"] = wait_seconds(request) if code == "cooldown" else 0
-        return page(request, db, interaction, TEMPLATES[kind], context)
+def _code_page(
+    db: Session, request: Request, interaction: Interaction, user: User, *, kind: str
+) -> Response:
+    _ = translator(request, interaction)
+    known = ERRORS[kind]
+    code = error_code(request, known)
+    errors = [("code", _(known[code], seconds=wait_seconds(request)))] if code else []
+    context = {
+        "title": TITLES[kind],
+        "errors": errors,
+        "action": flow.url(interaction, kind),
+        **_factor_context(db, interaction, user, kind),
+    }
+    if kind == "email":
+        sent = interaction.signin.get("email_sent_to")
+        context["sent_to"] = sent
+        context["minutes"] = int(email_otp.LIFETIME.total_seconds() // 60)
+        context["resend_wait"] = wait_seconds(request) if code == "cooldown" else 0
+    return page(request, db, interaction, TEMPLATES[kind], context)
 
 
 async def totp_submit(request: Request) -> Response:
@@ -343,165 +363,140 @@ async def email_submit(request: Request) -> Response:
 async def _code_submit(request: Request, kind: str) -> Response:
     form = await request.form()
     verify_csrf(request, form)
-    return await run_in_threadpool(_check_code, request, kind, field(form, "code", 64))
+    return await _at_step(
+        request, SECOND_FACTOR, partial(_check_code, kind=kind, code=field(form, "code", 64))
+    )
 
 
 EVENT_TYPES = {"totp": "auth.otp", "recovery": "auth.recovery", "email": "auth.email_otp"}
 
 
-def _check_code(request: Request, kind: str, code: str) -> Response:
+def _check_code(
+    db: Session, request: Request, interaction: Interaction, user: User, *, kind: str, code: str
+) -> Response:
     rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _second_factor_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        here = flow.url(interaction, kind)
-        if not code.strip():
-            return with_error(here, "missing")
-        if kind == "email" and not interaction.signin.get("email_sent_to"):
-            return with_error(here, "not_sent")
-        ip = sessions.client_ip(request)
-        event_type = EVENT_TYPES[kind]
-        verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
-        if not verdict.allowed:
-            _event(
-                db,
-                request,
-                interaction,
-                event_type,
-                user_id=user.id,
-                outcome="failure",
-                reason=verdict.reason,
-            )
-            if verdict.locked:
-                return with_error(here, "locked")
-            return with_error(here, "throttled", wait=verdict.retry_after or 0)
-        if kind == "totp":
-            assert user.totp is not None
-            valid = totp.verify_and_consume(db, user.totp, code, rt.secrets)
-        elif kind == "recovery":
-            valid = recovery.consume(db, user.id, code)
-        else:
-            valid = email_otp.verify(db, user.id, code, interaction_id=interaction.id)
-        if not valid:
-            rt.throttle.record_failure(db, user_id=user.id, ip=ip)
-            _event(
-                db,
-                request,
-                interaction,
-                event_type,
-                user_id=user.id,
-                outcome="failure",
-                reason="invalid_code",
-            )
-            return with_error(here, "code")
-        flow.factor_passed(db, interaction, user, "otp")
-        _event(db, request, interaction, event_type, user_id=user.id)
-        if kind == "recovery":
-            events.record(
-                db,
-                "auth.recovery_remaining",
-                user_id=user.id,
-                remaining=recovery.remaining(db, user.id),
-            )
-        return _advance(db, interaction, user, request)
+    here = flow.url(interaction, kind)
+    if not code.strip():
+        return with_error(here, "missing")
+    if kind == "email" and not interaction.signin.get("email_sent_to"):
+        return with_error(here, "not_sent")
+    ip = sessions.client_ip(request)
+    event_type = EVENT_TYPES[kind]
+    verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
+    if not verdict.allowed:
+        _event(
+            db,
+            request,
+            interaction,
+            event_type,
+            user_id=user.id,
+            outcome="failure",
+            reason=verdict.reason,
+        )
+        if verdict.locked:
+            return with_error(here, "locked")
+        return with_error(here, "throttled", wait=verdict.retry_after or 0)
+    if kind == "totp":
+        assert user.totp is not None
+        valid = totp.verify_and_consume(db, user.totp, code, rt.secrets)
+    elif kind == "recovery":
+        valid = recovery.consume(db, user.id, code)
+    else:
+        valid = email_otp.verify(db, user.id, code, interaction_id=interaction.id)
+    if not valid:
+        rt.throttle.record_failure(db, user_id=user.id, ip=ip)
+        _event(
+            db,
+            request,
+            interaction,
+            event_type,
+            user_id=user.id,
+            outcome="failure",
+            reason="invalid_code",
+        )
+        return with_error(here, "code")
+    flow.factor_passed(db, interaction, user, "otp")
+    _event(db, request, interaction, event_type, user_id=user.id)
+    if kind == "recovery":
+        events.record(
+            db,
+            "auth.recovery_remaining",
+            user_id=user.id,
+            remaining=recovery.remaining(db, user.id),
+        )
+    return _advance(db, interaction, user, request)
 
 
 async def email_send(request: Request) -> Response:
     form = await request.form()
     verify_csrf(request, form)
-    return await run_in_threadpool(_email_send, request)
+    return await _at_step(request, SECOND_FACTOR, _email_send)
 
 
-def _email_send(request: Request) -> Response:
+def _email_send(db: Session, request: Request, interaction: Interaction, user: User) -> Response:
     rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _second_factor_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        here = flow.url(interaction, "email")
-        try:
-            with db.begin_nested():
-                sent = email_otp.send_code(
-                    db,
-                    user,
-                    rt.mailer,
-                    interaction_id=interaction.id,
-                    locale=locale_of(request, interaction),
-                )
-        except email_otp.Cooldown as wait:
-            return with_error(here, "cooldown", wait=wait.seconds_left)
-        except email_otp.NoEmailAddress:
-            return flow.go(flow.url(interaction, "totp"))
-        except MailError:
-            _event(
+    here = flow.url(interaction, "email")
+    try:
+        with db.begin_nested():
+            sent = email_otp.send_code(
                 db,
-                request,
-                interaction,
-                "auth.email_otp_sent",
-                user_id=user.id,
-                outcome="failure",
-                reason="mail_failed",
+                user,
+                rt.mailer,
+                interaction_id=interaction.id,
+                locale=locale_of(request, interaction),
             )
-            return with_error(here, "mail_failed")
-        flow.set_signin(interaction, email_sent_to=sent.masked_email)
-        _event(db, request, interaction, "auth.email_otp_sent", user_id=user.id)
-        return flow.go(here)
+    except email_otp.Cooldown as wait:
+        return with_error(here, "cooldown", wait=wait.seconds_left)
+    except email_otp.NoEmailAddress:
+        return flow.go(flow.url(interaction, "totp"))
+    except MailError:
+        _event(
+            db,
+            request,
+            interaction,
+            "auth.email_otp_sent",
+            user_id=user.id,
+            outcome="failure",
+            reason="mail_failed",
+        )
+        return with_error(here, "mail_failed")
+    flow.set_signin(interaction, email_sent_to=sent.masked_email)
+    _event(db, request, interaction, "auth.email_otp_sent", user_id=user.id)
+    return flow.go(here)
 
 
 # Enrolment --------------------------------------------------------------------------------
 
 
-def _enrol_user(
-    db: Session, request: Request
-) -> tuple[Interaction | None, User | None, Response | None]:
-    interaction = _load(db, request)
-    if interaction is None:
-        return None, None, expired(request)
-    user = flow.signed_in_user(db, interaction)
-    if user is None:
-        return interaction, None, flow.go(flow.url(interaction, "password"))
-    if flow.next_step(interaction, user, runtime(request).settings) != "enrol":
-        return interaction, user, _advance(db, interaction, user, request)
-    return interaction, user, None
-
-
 async def enrol_page(request: Request) -> Response:
-    return await run_in_threadpool(_enrol_page, request)
+    return await _at_step(request, "enrol", _enrol_page)
 
 
-def _enrol_page(request: Request) -> Response:
+def _enrol_page(db: Session, request: Request, interaction: Interaction, user: User) -> Response:
     rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _enrol_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        if user.totp is not None:  # unconfirmed: show the same key again
-            secret = rt.secrets.decrypt(user.totp.secret_encrypted)
-        else:
-            _credential, secret = totp.enrol(db, user, rt.secrets)
-        _ = translator(request, interaction)
-        issuer_name = urlsplit(rt.settings.issuer).hostname or "idp"
-        uri = totp.provisioning_uri(secret, account=user.username, issuer_name=issuer_name)
-        code = error_code(request, CODE_ERRORS)
-        errors = [("code", _(CODE_ERRORS[code], seconds=wait_seconds(request)))] if code else []
-        grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
-        return page(
-            request,
-            db,
-            interaction,
-            "signin/enrol.html",
-            {
-                "title": N_("Set up your authenticator app"),
-                "errors": errors,
-                "action": flow.url(interaction, "enrol"),
-                "qr_svg": _markup(totp.qr_svg(uri, title=_("QR code for your authenticator app"))),
-                "secret": grouped,
-            },
-        )
+    if user.totp is not None:  # unconfirmed: show the same key again
+        secret = rt.secrets.decrypt(user.totp.secret_encrypted)
+    else:
+        _credential, secret = totp.enrol(db, user, rt.secrets)
+    _ = translator(request, interaction)
+    issuer_name = urlsplit(rt.settings.issuer).hostname or "idp"
+    uri = totp.provisioning_uri(secret, account=user.username, issuer_name=issuer_name)
+    code = error_code(request, CODE_ERRORS)
+    errors = [("code", _(CODE_ERRORS[code], seconds=wait_seconds(request)))] if code else []
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return page(
+        request,
+        db,
+        interaction,
+        "signin/enrol.html",
+        {
+            "title": N_("Set up your authenticator app"),
+            "errors": errors,
+            "action": flow.url(interaction, "enrol"),
+            "qr_svg": _markup(totp.qr_svg(uri, title=_("QR code for your authenticator app"))),
+            "secret": grouped,
+        },
+    )
 
 
 def _markup(svg: str) -> Any:
@@ -513,157 +508,114 @@ def _markup(svg: str) -> Any:
 async def enrol_submit(request: Request) -> Response:
     form = await request.form()
     verify_csrf(request, form)
-    return await run_in_threadpool(_enrol_submit, request, field(form, "code", 64))
+    return await _at_step(request, "enrol", partial(_enrol_submit, code=field(form, "code", 64)))
 
 
-def _enrol_submit(request: Request, code: str) -> Response:
+def _enrol_submit(
+    db: Session, request: Request, interaction: Interaction, user: User, *, code: str
+) -> Response:
     rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _enrol_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        here = flow.url(interaction, "enrol")
-        if user.totp is None:
-            return flow.go(here)
-        if not code.strip():
-            return with_error(here, "missing")
-        ip = sessions.client_ip(request)
-        verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
-        if not verdict.allowed:
-            if verdict.locked:
-                return with_error(here, "locked")
-            return with_error(here, "throttled", wait=verdict.retry_after or 0)
-        if not totp.confirm(db, user.totp, code, rt.secrets):
-            rt.throttle.record_failure(db, user_id=user.id, ip=ip)
-            _event(
-                db,
-                request,
-                interaction,
-                "auth.totp_enrol",
-                user_id=user.id,
-                outcome="failure",
-                reason="invalid_code",
-            )
-            return with_error(here, "code")
-        flow.factor_passed(db, interaction, user, "otp")
-        flow.set_signin(interaction, show_codes=True)
-        _event(db, request, interaction, "auth.totp_enrol", user_id=user.id)
-        return _advance(db, interaction, user, request)
+    here = flow.url(interaction, "enrol")
+    if user.totp is None:
+        return flow.go(here)
+    if not code.strip():
+        return with_error(here, "missing")
+    ip = sessions.client_ip(request)
+    verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
+    if not verdict.allowed:
+        if verdict.locked:
+            return with_error(here, "locked")
+        return with_error(here, "throttled", wait=verdict.retry_after or 0)
+    if not totp.confirm(db, user.totp, code, rt.secrets):
+        rt.throttle.record_failure(db, user_id=user.id, ip=ip)
+        _event(
+            db,
+            request,
+            interaction,
+            "auth.totp_enrol",
+            user_id=user.id,
+            outcome="failure",
+            reason="invalid_code",
+        )
+        return with_error(here, "code")
+    flow.factor_passed(db, interaction, user, "otp")
+    flow.set_signin(interaction, show_codes=True)
+    _event(db, request, interaction, "auth.totp_enrol", user_id=user.id)
+    return _advance(db, interaction, user, request)
 
 
 # Recovery codes shown once ----------------------------------------------------------------
 
 
 async def recovery_codes_page(request: Request) -> Response:
-    return await run_in_threadpool(_recovery_codes_page, request)
+    return await _at_step(request, "recovery_codes", _recovery_codes_page)
 
 
-def _codes_user(
-    db: Session, request: Request
-) -> tuple[Interaction | None, User | None, Response | None]:
-    interaction = _load(db, request)
-    if interaction is None:
-        return None, None, expired(request)
-    user = flow.signed_in_user(db, interaction)
-    if user is None:
-        return interaction, None, flow.go(flow.url(interaction, "password"))
-    if flow.next_step(interaction, user, runtime(request).settings) != "recovery_codes":
-        return interaction, user, _advance(db, interaction, user, request)
-    return interaction, user, None
-
-
-def _recovery_codes_page(request: Request) -> Response:
-    rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _codes_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        # New codes each time the page is shown: the codes on screen are always the valid ones.
-        codes = recovery.generate(db, user.id)
-        events.record(
-            db, "auth.recovery_codes_generated", user_id=user.id, client_id=interaction.client_id
-        )
-        _ = translator(request, interaction)
-        text = _("Recovery codes for %(username)s", username=user.username) + "\n\n"
-        text += "\n".join(codes) + "\n"
-        return page(
-            request,
-            db,
-            interaction,
-            "signin/recovery_codes.html",
-            {
-                "title": N_("Save your recovery codes"),
-                "codes": codes,
-                "download_href": "data:text/plain;charset=utf-8," + quote(text),
-                "action": flow.url(interaction, "recovery_codes"),
-            },
-        )
+def _recovery_codes_page(
+    db: Session, request: Request, interaction: Interaction, user: User
+) -> Response:
+    # New codes each time the page is shown: the codes on screen are always the valid ones.
+    codes = recovery.generate(db, user.id)
+    events.record(
+        db, "auth.recovery_codes_generated", user_id=user.id, client_id=interaction.client_id
+    )
+    _ = translator(request, interaction)
+    text = _("Recovery codes for %(username)s", username=user.username) + "\n\n"
+    text += "\n".join(codes) + "\n"
+    return page(
+        request,
+        db,
+        interaction,
+        "signin/recovery_codes.html",
+        {
+            "title": N_("Save your recovery codes"),
+            "codes": codes,
+            "download_href": "data:text/plain;charset=utf-8," + quote(text),
+            "action": flow.url(interaction, "recovery_codes"),
+        },
+    )
 
 
 async def recovery_codes_submit(request: Request) -> Response:
     form = await request.form()
     verify_csrf(request, form)
-    return await run_in_threadpool(_recovery_codes_submit, request)
+    return await _at_step(request, "recovery_codes", _recovery_codes_submit)
 
 
-def _recovery_codes_submit(request: Request) -> Response:
-    rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _codes_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        flow.set_signin(interaction, show_codes=None)
-        return _advance(db, interaction, user, request)
+def _recovery_codes_submit(
+    db: Session, request: Request, interaction: Interaction, user: User
+) -> Response:
+    flow.set_signin(interaction, show_codes=None)
+    return _advance(db, interaction, user, request)
 
 
 # New password after sign-in (must_change_password) -----------------------------------------
 
 
-def _new_password_user(
-    db: Session, request: Request
-) -> tuple[Interaction | None, User | None, Response | None]:
-    interaction = _load(db, request)
-    if interaction is None:
-        return None, None, expired(request)
-    user = flow.signed_in_user(db, interaction)
-    if user is None:
-        return interaction, None, flow.go(flow.url(interaction, "password"))
-    if flow.next_step(interaction, user, runtime(request).settings) != "new_password":
-        return interaction, user, _advance(db, interaction, user, request)
-    return interaction, user, None
-
-
 async def new_password_page(request: Request) -> Response:
-    return await run_in_threadpool(_new_password_page, request)
+    return await _at_step(request, "new_password", _new_password_page)
 
 
-def _new_password_page(request: Request) -> Response:
-    rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _new_password_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        _ = translator(request, interaction)
-        return page(
-            request,
-            db,
-            interaction,
-            "signin/new_password.html",
-            {
-                "title": N_("Choose a new password"),
-                "heading": _("Choose a new password"),
-                "intro": _("Your password must be changed before you continue."),
-                "errors": password_errors(request, _),
-                "action": flow.url(interaction, "new_password"),
-                "username": user.username,
-                "min_length": passwords.MIN_LENGTH,
-                "recommended_length": passwords.RECOMMENDED_LENGTH,
-            },
-        )
+def _new_password_page(
+    db: Session, request: Request, interaction: Interaction, user: User
+) -> Response:
+    _ = translator(request, interaction)
+    return page(
+        request,
+        db,
+        interaction,
+        "signin/new_password.html",
+        {
+            "title": N_("Choose a new password"),
+            "heading": _("Choose a new password"),
+            "intro": _("Your password must be changed before you continue."),
+            "errors": password_errors(request, _),
+            "action": flow.url(interaction, "new_password"),
+            "username": user.username,
+            "min_length": passwords.MIN_LENGTH,
+            "recommended_length": passwords.RECOMMENDED_LENGTH,
+        },
+    )
 
 
 def password_errors(request: Request, _: Any) -> list[tuple[str, str]]:
@@ -677,21 +629,27 @@ def password_errors(request: Request, _: Any) -> list[tuple[str, str]]:
 async def new_password_submit(request: Request) -> Response:
     form = await request.form()
     verify_csrf(request, form)
-    return await run_in_threadpool(
-        _new_password_submit, request, field(form, "password"), field(form, "confirm")
+    return await _at_step(
+        request,
+        "new_password",
+        partial(
+            _new_password_submit, password=field(form, "password"), confirm=field(form, "confirm")
+        ),
     )
 
 
-def _new_password_submit(request: Request, password: str, confirm: str) -> Response:
-    rt = runtime(request)
-    with rt.db.transaction() as db:
-        interaction, user, elsewhere = _new_password_user(db, request)
-        if elsewhere is not None:
-            return elsewhere
-        assert interaction is not None and user is not None
-        problem = password_problem(user, password, confirm)
-        if problem:
-            return with_error(flow.url(interaction, "new_password"), problem)
-        change_password(db, user, password, reason="must_change")
-        _event(db, request, interaction, "auth.password_changed", user_id=user.id)
-        return _advance(db, interaction, user, request)
+def _new_password_submit(
+    db: Session,
+    request: Request,
+    interaction: Interaction,
+    user: User,
+    *,
+    password: str,
+    confirm: str,
+) -> Response:
+    problem = password_problem(user, password, confirm)
+    if problem:
+        return with_error(flow.url(interaction, "new_password"), problem)
+    change_password(db, user, password, reason="must_change")
+    _event(db, request, interaction, "auth.password_changed", user_id=user.id)
+    return _advance(db, interaction, user, request)
