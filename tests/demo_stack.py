@@ -3,14 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from idp import demo
 from idp.config import Settings
@@ -21,46 +16,16 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijkl"
 
 
-class AppProcess:
-    """An ASGI app factory served by uvicorn in a child process."""
+class AppProcess(ServerProcess):
+    """An ASGI app factory (an example e-service) served by uvicorn in a child process."""
 
     def __init__(self, factory: str, env: dict[str, str], *, port: int, log: Path) -> None:
+        super().__init__(env, port=port, log=log, cwd=REPO)
         self.factory = factory
-        self.port = port
-        self.env = {**os.environ, **env}
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 20) -> None:
+    def command(self) -> list[str]:
         command = [sys.executable, "-m", "uvicorn", "--factory", self.factory]
-        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
-        with self.log.open("ab") as handle:
-            self.process = subprocess.Popen(
-                command, cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.factory} exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health/alive", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.factory} did not start: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        return [*command, "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
 
 
 @dataclass
@@ -71,7 +36,7 @@ class Stack:
     elicensing: AppProcess
     ejustice: AppProcess
     logs: Path
-    processes: list[ServerProcess | AppProcess] = field(default_factory=list)
+    processes: list[ServerProcess] = field(default_factory=list)
 
     def stop(self) -> None:
         for process in reversed(self.processes):

@@ -22,24 +22,27 @@ def free_port() -> int:
 class ServerProcess:
     """`idp serve` in a child process, with the given environment."""
 
-    def __init__(self, env: dict[str, str], *, port: int | None = None, log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], *, port: int | None = None, log: Path, cwd: Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self.env = {**os.environ, **env}
         self.log = log
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "idp", "serve", "--port", str(self.port)]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20) -> None:
-        handle = self.log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "idp", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log.open("ab") as handle:
+            self.process = subprocess.Popen(
+                self.command(), cwd=self.cwd, env=self.env, stdout=handle, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
