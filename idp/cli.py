@@ -691,6 +691,12 @@ def config_reference() -> None:
     typer.echo(reference(), nl=False)
 
 
+def _looks_like_a_value(error: TyperException) -> bool:
+    """Whether an unknown "option" is more likely an identifier that begins with '-'."""
+    name = str(getattr(error, "option_name", ""))
+    return not name.startswith("--")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure is one line on stderr and a non-zero exit code."""
     as_json = "--json" in (argv if argv is not None else sys.argv[1:])
@@ -715,6 +721,8 @@ def main(argv: list[str] | None = None) -> int:
         if type(error).__name__ == "NoArgsIsHelpError":
             typer.echo(message)
             return 0
+        if type(error).__name__ == "NoSuchOption" and _looks_like_a_value(error):
+            message += " (a value that begins with '-' goes after '--': idp clients show -- -Ab3)"
         return report(" ".join(message.split()), 2)
     except Failure as exc:
         return report(str(exc), exc.code)

@@ -21,6 +21,15 @@ def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def random_identifier(nbytes: int = 16) -> str:
+    """An unguessable URL-safe identifier that starts with a letter or digit, so that it can be
+    typed as a command-line argument without being taken for an option."""
+    while True:
+        value = secrets.token_urlsafe(nbytes)
+        if value[0].isalnum():
+            return value
+
+
 def hash_secret(value: str) -> str:
     """SHA-256 of a high-entropy secret (tokens, codes, client secrets): stored, never the value."""
     return hashlib.sha256(value.encode()).hexdigest()

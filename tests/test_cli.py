@@ -13,6 +13,7 @@ from idp.config import Settings
 from idp.db import Database
 from idp.db.models import Client, Event, TotpCredential, User
 from idp.security import SecretBox, hash_secret, master_key
+from idp.services.clients import NewClient, register_client
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -171,6 +172,45 @@ def test_users_list_show_disable_enable(capsys: pytest.CaptureFixture[str]) -> N
 
 
 # clients --------------------------------------------------------------------------------------
+
+
+def test_generated_client_ids_can_be_typed_as_arguments(cli_env: Settings) -> None:
+    # An id beginning with "-" would be taken for an option by `idp clients show`.
+    database = Database.from_url(cli_env.effective_database_url)
+    try:
+        with database.transaction() as session:
+            ids = [
+                register_client(
+                    session,
+                    NewClient(name=f"E-service {n}", redirect_uris=[f"https://e{n}.example.am/cb"]),
+                    actor="test",
+                ).client.client_id
+                for n in range(300)
+            ]
+    finally:
+        database.dispose()
+    assert len(set(ids)) == 300
+    assert all(client_id[0].isalnum() for client_id in ids)
+
+
+def test_an_id_beginning_with_a_dash_is_reached_after_a_double_dash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "Legacy",
+        "--client-id=-legacy-7",
+        "--redirect-uri",
+        "https://legacy.example.am/cb",
+    )
+    code, out, err = run(capsys, "clients", "show", "-legacy-7")
+    one_line_error(code, out, err, "goes after '--'", status=2)
+    code, out, err = run(capsys, "clients", "show", "--json", "--", "-legacy-7")
+    assert code == 0, err
+    assert json.loads(out)["name"] == "Legacy"
 
 
 def test_clients_create_prints_the_secret_once_and_stores_its_hash(

@@ -155,3 +155,10 @@ def test_keys_commands(
     assert "not one of" in capsys.readouterr().err
     assert main(["keys", "retire", "nope"]) == 1
     assert capsys.readouterr().err.strip() == "error: no key with kid 'nope'"
+
+
+def test_kids_are_thumbprints_an_operator_can_type_as_arguments(tmp_path: Path) -> None:
+    keys = ring(tmp_path)
+    made = [keys.generate("EdDSA", activates_at=T0, now=T0) for _ in range(150)]
+    assert all(key.kid == key.key.thumbprint() for key in made)
+    assert all(key.kid[0].isalnum() for key in made)  # `idp keys retire <kid>` is not an option

@@ -271,6 +271,8 @@ class KeyRing:
 
     def _add(self, alg: Alg, *, activates_at: datetime, now: datetime) -> SigningKey:
         private = _generate(alg)
+        while not private.thumbprint()[0].isalnum():  # a kid an operator can type as an argument
+            private = _generate(alg)
         key = SigningKey(
             kid=private.thumbprint(),
             alg=alg,

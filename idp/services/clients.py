@@ -22,7 +22,7 @@ from idp.oauth.claims import CLAIM_SCOPE
 from idp.oauth.keys import SUPPORTED_ALGS as SIGNING_ALGS
 from idp.oauth.scopes import KNOWN_SCOPES, RESTRICTED_SCOPES
 from idp.oauth.uris import InvalidURI, validate_uri
-from idp.security import hash_secret
+from idp.security import hash_secret, random_identifier
 from idp.services.errors import Conflict, InvalidInput, NotFound
 from idp.services.sector import check_sector_identifier
 
@@ -279,7 +279,7 @@ def register_client(
     """Register an e-service. A `sector_identifier_uri` is fetched and checked (with the
     fetch limits of `settings`; without them such a registration is refused)."""
     fields = _validate(new)
-    client_id = new.client_id or secrets.token_urlsafe(16)
+    client_id = new.client_id or random_identifier()
     if not CLIENT_ID.fullmatch(client_id):
         raise InvalidInput(N_("client id must be 3-128 letters, digits or . _ ~ - characters"))
     if session.scalar(select(Client.id).where(Client.client_id == client_id)) is not None:
