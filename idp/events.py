@@ -10,10 +10,12 @@ after its transaction commits (`idp.audit.chain`), so an edited or deleted entry
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from idp.db.inserts import insert_now
 from idp.db.models import Event
 from idp.db.types import utcnow
 from idp.logging import get_logger
@@ -32,11 +34,13 @@ def record(
     client_id: str | None = None,
     ip: str | None = None,
     request_id: str | None = None,
+    at: datetime | None = None,
     **data: Any,
 ) -> Event:
-    """Add an event to the current transaction: it is stored only if the action is."""
+    """Add an event to the current transaction: it is stored only if the action is. `at` is
+    now unless given (events imported from elsewhere)."""
     event = Event(
-        at=utcnow(),
+        at=at or utcnow(),
         type=type,
         outcome=outcome,
         actor=actor,
@@ -46,7 +50,7 @@ def record(
         request_id=request_id,
         data=data,
     )
-    session.add(event)
+    insert_now(session, event)  # written once, never changed: no unit of work
     metrics.observe_event(type, outcome, client_id, data)
     log.info(type, outcome=outcome, actor=actor, user_id=user_id, client_id=client_id, **data)
     return event

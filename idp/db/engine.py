@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -42,6 +43,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+# A pooled connection that has rested longer than this is tested before use. One in steady use
+# is not: a test per request would add a round trip to every request. A connection that breaks
+# while in use fails its request (503) and SQLAlchemy then replaces every pooled connection.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_rested_connections(engine: Engine) -> None:
+    """Pessimistic disconnect handling, but only for connections that rested in the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _rest(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["rested_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _test(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        rested_at = record.info.get("rested_at")
+        if rested_at is None or time.monotonic() - rested_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(str(exc)) from exc
+
+
 def build_engine(
     url: str,
     *,
@@ -64,15 +90,16 @@ def build_engine(
     existing = parsed.query.get("options")
     if existing:
         options = f"{existing} {options}"
-    return create_engine(
+    engine = create_engine(
         parsed.set(query={**parsed.query, "options": options}),
         connect_args={"connect_timeout": max(1, round(connect_timeout))},
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=connect_timeout,
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
+    _ping_rested_connections(engine)
+    return engine
 
 
 class Database:

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp import events
+from idp.db.inserts import insert_now
 from idp.db.models import AccessToken, AuthorizationCode, Client, RefreshToken, TokenGrant, User
 from idp.oauth.keys import KeyRing
 from idp.runtime import Runtime
@@ -50,8 +51,7 @@ def grant_from_code(db: Session, code: AuthorizationCode, *, lifetime: int) -> T
         created_at=_now(),
         expires_at=_now() + timedelta(seconds=lifetime),
     )
-    db.add(grant)
-    db.flush()
+    insert_now(db, grant, returning_id=True)
     code.grant_id = grant.id
     return grant
 
@@ -64,9 +64,7 @@ def grant_for_client(db: Session, client: Client, scope: str, *, lifetime: int) 
         created_at=_now(),
         expires_at=_now() + timedelta(seconds=lifetime),
     )
-    db.add(grant)
-    db.flush()
-    return grant
+    return insert_now(db, grant, returning_id=True)
 
 
 def revoke_grant(db: Session, grant_id: int, *, reason: str) -> None:
@@ -145,7 +143,8 @@ def mint(
         )
     else:
         text = random_token(32)
-    db.add(
+    insert_now(
+        db,
         AccessToken(
             token_hash=hash_secret(text),
             jti=jti,
@@ -155,12 +154,13 @@ def mint(
             scope=scope,
             created_at=now,
             expires_at=now + timedelta(seconds=lifetime),
-        )
+        ),
     )
     refresh = None
     if include_refresh_token and grant.expires_at > now:
         refresh = random_token(32)
-        db.add(
+        insert_now(
+            db,
             RefreshToken(
                 token_hash=hash_secret(refresh),
                 grant_id=grant.id,
@@ -168,9 +168,8 @@ def mint(
                 scope=grant.scope,
                 created_at=now,
                 expires_at=grant.expires_at,  # rotation never extends the family
-            )
+            ),
         )
-    db.flush()
     return Minted(text, lifetime, refresh)
 
 

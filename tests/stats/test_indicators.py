@@ -23,8 +23,7 @@ def at(day_offset: int, hour: int = 10) -> datetime:
 
 def record(runtime: Runtime, when: datetime, type: str, **values: Any) -> None:
     with runtime.db.transaction() as db:
-        event = events.record(db, type, **values)
-        event.at = when
+        events.record(db, type, at=when, **values)
 
 
 def completed(runtime: Runtime, when: datetime, user: int, client: str = "tax", **data: Any):  # type: ignore[no-untyped-def]
