@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -38,10 +39,12 @@ def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]
 
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
+    """Our own loggers render straight to stderr (structlog's native path, which costs a third
+    of a trip through the standard library's logging); other libraries' records go through a
+    standard handler that renders them the same way."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
     ]
@@ -50,17 +53,20 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    tracebacks: list[Any] = [structlog.processors.format_exc_info] if json else []
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*shared, _name_key, *tracebacks, renderer],
+        logger_factory=structlog.WriteLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        # Not cached: a reconfiguration (the CLI's, then the server's) reaches every logger.
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
+            *tracebacks,
             renderer,
         ],
     )
@@ -68,7 +74,7 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(numeric_level)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
@@ -77,5 +83,23 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is at the time of writing (a server's, or a test's capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    """A logger that follows every later `configure_logging` (it binds nothing until used)."""
+    return structlog.get_logger(logger_name=name)
+
+
+def _name_key(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """`logger`, as the standard library's records have it."""
+    if "logger_name" in event:
+        event["logger"] = event.pop("logger_name")
+    return event

@@ -18,6 +18,7 @@ import pytest
 import structlog
 
 from idp.config import Settings
+from idp.logging import configure_logging
 from idp.mail import (
     ConsoleMailer,
     Mail,
@@ -188,8 +189,12 @@ def test_unreachable_mail_server_raises_mail_error() -> None:
 
 
 def test_console_logs_that_mail_was_sent_without_its_content() -> None:
-    with structlog.testing.capture_logs() as logs:
-        ConsoleMailer().send(MAIL)
+    configure_logging(json=True, level="INFO")  # the tests log at WARNING
+    try:
+        with structlog.testing.capture_logs() as logs:
+            ConsoleMailer().send(MAIL)
+    finally:
+        configure_logging(json=False, level="WARNING")
     assert logs
     dumped = json.dumps(logs, ensure_ascii=False, default=str)
     assert "123456" not in dumped
