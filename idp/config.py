@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     """Seconds after which a single database statement is cancelled (PostgreSQL)."""
 
     database_pool_size: int = Field(default=10, ge=1)
-    """Connections kept open per process (PostgreSQL)."""
+    """Connections kept open per process (PostgreSQL). Also how many requests a process works
+    on at once in its threads (the others wait their turn in the event loop): more threads than
+    connections only contend for the interpreter and the pool."""
 
     keys_dir: Path = Path("keys")
     """Folder of signing keys (one JSON file per key, readable by the owner only). An empty folder

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from anyio import to_thread
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
@@ -140,3 +141,14 @@ def test_a_database_restart_while_the_provider_rests_costs_no_request(
             assert db.execute(text("SELECT 1")).scalar_one() == 1
     finally:
         database.dispose()
+
+
+def test_requests_are_worked_on_by_as_many_threads_as_database_connections(
+    tmp_path: Path, database_url: str
+) -> None:
+    """More request threads than connections would only wait for the pool and the interpreter."""
+    settings = make_settings(tmp_path, database_url, database_pool_size=3)
+    with TestClient(create_app(settings)) as http:
+        assert http.get("/health/alive").status_code == 200
+        tokens = http.portal.call(lambda: to_thread.current_default_thread_limiter().total_tokens)
+        assert tokens == 3
