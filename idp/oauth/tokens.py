@@ -12,9 +12,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -216,32 +217,42 @@ class LiveAccessToken:
     user: User | None
 
 
+@cache  # built once: SQLAlchemy then reuses its compiled form
 def _with_grant_and_user(token: type[AccessToken] | type[RefreshToken]) -> Any:
-    """The token row, its grant and the grant's citizen in one statement: the three land in the
-    session's identity map, so that the `db.get`s that follow cost no round trip."""
+    """The token row found by its hash, its grant and the grant's citizen, in one statement: the
+    three land in the session's identity map (see `_keep`), so that the `db.get`s that follow
+    cost no round trip."""
     return (
         select(token, TokenGrant, User)
         .join(TokenGrant, TokenGrant.id == token.grant_id)
         .outerjoin(User, User.id == TokenGrant.user_id)
+        .where(token.token_hash == bindparam("token_hash"))
     )
+
+
+def _keep(db: Session, row: Any) -> Any:
+    """The session's identity map holds its objects weakly: keep the grant and the citizen
+    loaded with a token for as long as the session lives (one request)."""
+    if row is None:
+        return None
+    db.info.setdefault("loaded_with_token", []).extend(row[1:])
+    return row[0]
 
 
 def find_access_token(db: Session, text: str) -> AccessToken | None:
     if not text or len(text) > 4096:
         return None
-    found = db.execute(
-        _with_grant_and_user(AccessToken).where(AccessToken.token_hash == hash_secret(text))
-    ).first()
-    return found[0] if found else None
+    found = db.execute(_with_grant_and_user(AccessToken), {"token_hash": hash_secret(text)}).first()
+    return _keep(db, found)  # type: ignore[no-any-return]
 
 
 def find_refresh_token(db: Session, text: str) -> RefreshToken | None:
     if not text or len(text) > 512:
         return None
     found = db.execute(
-        _with_grant_and_user(RefreshToken).where(RefreshToken.token_hash == hash_secret(text))
+        _with_grant_and_user(RefreshToken), {"token_hash": hash_secret(text)}
     ).first()
-    return found[0] if found else None
+    return _keep(db, found)  # type: ignore[no-any-return]
 
 
 def live_access_token(db: Session, text: str) -> LiveAccessToken | None:

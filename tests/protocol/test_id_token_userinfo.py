@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from idp.db.models import User
@@ -149,6 +150,26 @@ def test_userinfo_by_header_get_post_and_body(
         assert set(response.json()) == expected
         assert response.json()["birthdate"] == "1990-04-02"
         assert response.headers["cache-control"] == "no-store"
+
+
+def test_userinfo_reads_the_token_its_grant_and_its_citizen_in_one_statement(
+    client: TestClient, runtime: Runtime, first_party: EService, signed_in: str
+) -> None:
+    token = tokens_for(client, Flow.new(first_party))["access_token"]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        assert client.get("/userinfo", headers=bearer(token)).status_code == 200
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    reads = [s for s in statements if s.startswith("select")]
+    assert any("from access_tokens join token_grants" in s for s in reads), reads
+    # No second read of the grant or the citizen by primary key.
+    assert not [s for s in reads if s.split(" from ")[1].startswith(("token_grants", "users"))]
 
 
 def test_userinfo_errors(client: TestClient, first_party: EService, signed_in: str) -> None:
