@@ -13,6 +13,7 @@ import random
 from collections.abc import AsyncIterator
 
 from idp.audit import chain
+from idp.background import running
 from idp.db import Database
 from idp.logging import get_logger
 from idp.runtime import Runtime
@@ -48,15 +49,11 @@ async def run_sealer(runtime: Runtime) -> None:
 async def worker(runtime: Runtime) -> AsyncIterator[None]:
     """The sealer for the app's lifespan (nothing when the interval is 0); seals what is left
     when the process stops."""
-    task = None
-    if runtime.settings.audit_seal_interval > 0:
-        task = asyncio.create_task(run_sealer(runtime), name="audit-sealer")
+    enabled = runtime.settings.audit_seal_interval > 0
     try:
-        yield
+        async with running(run_sealer(runtime) if enabled else None, name="audit-sealer"):
+            yield
     finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if enabled:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(seal_all, runtime.db, wait=False)

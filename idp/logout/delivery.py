@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from idp.background import running
 from idp.db.models import Client, LogoutDelivery
 from idp.logging import get_logger
 from idp.logout import outbox
@@ -229,13 +230,6 @@ async def run_worker(runtime: Runtime) -> None:
 @contextlib.asynccontextmanager
 async def worker(runtime: Runtime) -> AsyncIterator[None]:
     """The outbox worker for the app's lifespan (nothing when the interval is 0)."""
-    task = None
-    if runtime.settings.backchannel_logout_poll_interval > 0:
-        task = asyncio.create_task(run_worker(runtime), name="logout-outbox")
-    try:
+    enabled = runtime.settings.backchannel_logout_poll_interval > 0
+    async with running(run_worker(runtime) if enabled else None, name="logout-outbox"):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
