@@ -4,8 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
+
+from idp.logging import get_logger
+
+log = get_logger("idp.background")
+
+
+async def every(interval: float, step: Callable[[], Awaitable[Any]], *, failure: str) -> None:
+    """Run `step` every `interval` seconds (with jitter, so that several processes spread out)
+    until cancelled. A failing step (the database briefly away) is logged as `failure` and
+    tried again next time."""
+    while True:
+        await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(failure, error=type(exc).__name__)
 
 
 @contextlib.asynccontextmanager

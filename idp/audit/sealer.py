@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator
 
 from idp.audit import chain
-from idp.background import running
+from idp.background import every, running
 from idp.db import Database
 from idp.logging import get_logger
 from idp.runtime import Runtime
@@ -33,16 +32,12 @@ def seal_all(db: Database, *, wait: bool = True) -> int:
 
 
 async def run_sealer(runtime: Runtime) -> None:
-    """Seal every `audit_seal_interval` seconds (with jitter) until cancelled."""
-    interval = runtime.settings.audit_seal_interval
-    while True:
-        await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
-        try:
-            await asyncio.to_thread(seal_all, runtime.db, wait=False)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database may be briefly away: try again next time
-            log.warning("audit sealing failed", error=type(exc).__name__)
+    """Seal every `audit_seal_interval` seconds until cancelled."""
+    await every(
+        runtime.settings.audit_seal_interval,
+        lambda: asyncio.to_thread(seal_all, runtime.db, wait=False),
+        failure="audit sealing failed",
+    )
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import httpx
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from idp.background import running
+from idp.background import every, running
 from idp.db.models import Client, LogoutDelivery
 from idp.logging import get_logger
 from idp.logout import outbox
@@ -214,17 +213,12 @@ def deliver_due_now(runtime: Runtime, **options: Any) -> Report:
 
 
 async def run_worker(runtime: Runtime) -> None:
-    """Poll the outbox every `backchannel_logout_poll_interval` seconds (with jitter, so
-    several processes spread out) until cancelled."""
-    interval = runtime.settings.backchannel_logout_poll_interval
-    while True:
-        await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
-        try:
-            await deliver_due(runtime)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database may be briefly away: try again next time
-            log.warning("logout outbox check failed", error=type(exc).__name__)
+    """Poll the outbox every `backchannel_logout_poll_interval` seconds until cancelled."""
+    await every(
+        runtime.settings.backchannel_logout_poll_interval,
+        lambda: deliver_due(runtime),
+        failure="logout outbox check failed",
+    )
 
 
 @contextlib.asynccontextmanager
