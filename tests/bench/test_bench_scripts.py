@@ -13,7 +13,9 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.parametrize("module", ["bench.runner", "bench.seed", "bench.fixtures", "bench.signin"])
+@pytest.mark.parametrize(
+    "module", ["bench.runner", "bench.seed", "bench.fixtures", "bench.signin", "bench.indicators"]
+)
 def test_bench_modules_import(module: str) -> None:
     importlib.import_module(module)
 
