@@ -24,9 +24,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from idp.db.inserts import upsert
 from idp.db.models import AuditChainHead, Event
 from idp.db.types import utcnow
 
@@ -76,7 +77,6 @@ def lock_head(session: Session, advance: int = 0) -> tuple[int, str]:
     move its position `advance` places on. Returns the new position and the last hash."""
     row = session.execute(_head_statement(advance)).one_or_none()
     if row is None:
-        dialect = session.get_bind().dialect.name
         values = {
             "id": HEAD_ID,
             "seq": 0,
@@ -84,16 +84,7 @@ def lock_head(session: Session, advance: int = 0) -> tuple[int, str]:
             "anchor_seq": 0,
             "anchor_hash": GENESIS,
         }
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            session.execute(pg_insert(AuditChainHead).values(**values).on_conflict_do_nothing())
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            session.execute(sqlite_insert(AuditChainHead).values(**values).on_conflict_do_nothing())
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            session.execute(insert(AuditChainHead).values(**values))
+        session.execute(upsert(session, AuditChainHead).values(**values).on_conflict_do_nothing())
         row = session.execute(_head_statement(advance)).one()
     return int(row[0]), str(row[1])
 

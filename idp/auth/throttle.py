@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from idp import events
 from idp.config import Settings
+from idp.db.inserts import upsert
 from idp.db.models import LoginThrottle, ThrottleHit
 from idp.logging import get_logger
 
@@ -174,11 +174,6 @@ def _ceil_seconds(delta: float) -> int:
     return max(1, math.ceil(delta))
 
 
-def _upsert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(LoginThrottle)
-
-
 class Throttle:
     """The throttling rules and where the per-address counters live."""
 
@@ -248,7 +243,9 @@ class Throttle:
         self, session: Session, user_id: int, ip: str | None, now: datetime
     ) -> None:
         table = LoginThrottle.__table__.c
-        statement = _upsert(session).values(user_id=user_id, failures=1, last_failure_at=now)
+        statement = upsert(session, LoginThrottle).values(
+            user_id=user_id, failures=1, last_failure_at=now
+        )
         statement = statement.on_conflict_do_update(
             index_elements=[table.user_id],
             set_={"failures": table.failures + 1, "last_failure_at": now},

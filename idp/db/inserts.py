@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Table, insert, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from idp.db.models import Base
@@ -39,3 +40,12 @@ def insert_now(session: Session, row: Row, *, returning_id: bool = False) -> Row
 def _statement(table: Table, returning_id: bool) -> Insert:
     statement = insert(table)
     return statement.returning(table.c.id) if returning_id else statement
+
+
+def upsert(session: Session, model: type[Base]) -> Any:
+    """An INSERT into `model`'s table in the session's dialect, with its ON CONFLICT clauses
+    (`on_conflict_do_nothing`, `on_conflict_do_update`): SQLite and PostgreSQL spell them
+    alike."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -478,28 +479,19 @@ class StatsCount(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class StatsSeen(Base):
-    """Which citizens a period's distinct count (`metric`) has already counted: exact unique
-    counts per day, week and month, one small set each."""
+class StatsSet(Base):
+    """The citizens a distinct count has counted, as a serialized 64-bit Roaring bitmap: one set
+    per period (`d`/`w`/`m` starting `start`), e-service (or `*`) and metric; `period` `e` (ever,
+    `start` = `EVER`) holds everyone who ever signed in to the e-service (new vs returning).
+    Exact unique counts of any range are unions of these sets."""
 
-    __tablename__ = "stats_seen"
+    __tablename__ = "stats_sets"
 
     period: Mapped[str] = mapped_column(String(1), primary_key=True)
     start: Mapped[date] = mapped_column(Date, primary_key=True)
     client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-
-
-class StatsFirstSeen(Base):
-    """The day a citizen first signed in to an e-service (`*`: to any): new vs returning."""
-
-    __tablename__ = "stats_first_seen"
-    __table_args__ = (Index("ix_stats_first_seen_client_day", "client_id", "day"),)
-
-    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    day: Mapped[date] = mapped_column(Date)
+    members: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class StatsState(Base):

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from idp.db.inserts import upsert
 from idp.db.models import Client, SsoSession, SsoSessionClient
 from idp.db.types import utcnow
 
@@ -22,18 +21,9 @@ def remember(db: Session, sso: SsoSession, client_id: str) -> None:
     """Record that `client_id` was signed in under `sso` (once per pair, race-free)."""
     values = {"session_id": sso.id, "client_id": client_id, "created_at": utcnow()}
     keys = ["session_id", "client_id"]
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(
-            postgresql_insert(SsoSessionClient)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=keys)
-        )
-    else:
-        db.execute(
-            sqlite_insert(SsoSessionClient)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=keys)
-        )
+    db.execute(
+        upsert(db, SsoSessionClient).values(values).on_conflict_do_nothing(index_elements=keys)
+    )
 
 
 def clients_of(db: Session, session_ids: Iterable[int]) -> list[Client]:

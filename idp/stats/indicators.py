@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from idp.db.models import StatsCount, StatsFirstSeen, StatsSeen, TotpCredential, User
+from idp.db.models import StatsCount, TotpCredential, User
+from idp.stats import sets
 from idp.stats.periods import starts
 from idp.stats.rules import ALL
 
@@ -39,9 +40,6 @@ COUNTS = (
     "consents_revoked",
 )
 BREAKDOWNS = ("failed", "abandoned", "acr", "amr")
-# The exact union of day sets is counted for ranges up to this many days; a longer range shows
-# its unique citizens per period only (each exact), which keeps every answer under a second.
-EXACT_RANGE_DAYS = 31
 # System-wide: (count of events, count of distinct citizens).
 SYSTEM = (
     ("totp_enrolled", "totp_enrolled_citizens"),
@@ -85,7 +83,6 @@ class Report:
     breakdowns: dict[str, dict[str, Cell]] = field(default_factory=dict)
     system: list[dict[str, Any]] = field(default_factory=list)
     adoption: dict[str, Any] = field(default_factory=dict)
-    range_unique: bool = True  # False: the range is too long for its unique count
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,7 +91,6 @@ class Report:
             "period": self.period,
             "client_id": self.client_id,
             "min_cell": self.min_cell,
-            "range_unique_citizens_shown": self.range_unique,
             "periods": [row.as_dict() for row in self.rows],
             "total": self.total.as_dict() if self.total else None,
             "breakdowns": self.breakdowns,
@@ -168,27 +164,6 @@ def _cells(
     for start, metric, dim, value in db.execute(query):
         found[start][metric][dim] = int(value)
     return found
-
-
-def _distinct_citizens(db: Session, client: str, since: date, until: date) -> int:
-    """Exact: the union of the day sets of the range."""
-    query = select(func.count(func.distinct(StatsSeen.user_id))).where(
-        StatsSeen.period == "d",
-        StatsSeen.start >= since,
-        StatsSeen.start <= until,
-        StatsSeen.client_id == client,
-        StatsSeen.metric == "citizens",
-    )
-    return int(db.scalar(query) or 0)
-
-
-def _new_citizens(db: Session, client: str, since: date, until: date) -> int:
-    query = select(func.count()).where(
-        StatsFirstSeen.client_id == client,
-        StatsFirstSeen.day >= since,
-        StatsFirstSeen.day <= until,
-    )
-    return int(db.scalar(query) or 0)
 
 
 def _breakdown(values: dict[str, int], min_cell: int, hidden: bool) -> dict[str, Cell]:
@@ -271,16 +246,10 @@ def report(
         for metric, dims in raw.items():
             for dim, value in dims.items():
                 merged[metric][dim] += value
-    exact = (until - since).days < EXACT_RANGE_DAYS
-    if exact:
-        citizens = _distinct_citizens(db, client, since, until)
-    else:  # the busiest day: a lower bound of the union, enough for suppression
-        citizens = max((sum(r.get("citizens", {}).values()) for r in days.values()), default=0)
-    new = _new_citizens(db, client, since, until) if exact else 0
+    # Exact: the union of the range's sets; each citizen is new on one day only.
+    citizens = sets.range_size(db, client, "citizens", since, until)
+    new = sum(merged.get("new_citizens", {}).values())
     total = build_row(since, merged, min_cell, citizens=citizens, new=new)
-    if not exact and total.values["citizens"] is not None:
-        total.values.update(citizens=None, new_citizens=None, returning_citizens=None)
-        result.range_unique = False
     result.total = total
     hidden = total.values["citizens"] is None
     result.breakdowns = {

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 PERIODS = ("d", "w", "m")
 NAMES = {"d": "day", "w": "week", "m": "month"}
 
 
+@lru_cache(maxsize=4096)  # the rollup asks for the same few days again and again
 def start_of(period: str, day: date) -> date:
     if period == "w":
         return day - timedelta(days=day.weekday())

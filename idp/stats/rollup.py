@@ -6,8 +6,9 @@ below the watermark (`run` seals what has committed before counting). One rollup
 time: the first statement locks the `stats_state` row.
 
 Distinct citizens are exact: each period keeps the set of citizens already counted
-(`stats_seen`, one row per citizen, e-service, metric and period), and a counter grows only when
-a citizen enters a set. New citizens likewise (`stats_first_seen`).
+(`idp.stats.sets`), and a counter grows by the number of citizens a batch adds to a set. New
+citizens likewise: those a batch adds to the set of everyone who ever signed in to the e-service,
+counted on the day of their first sign-in in the batch.
 """
 
 from __future__ import annotations
@@ -17,20 +18,15 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from pyroaring import BitMap64
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from idp import events
-from idp.db.models import (
-    Event,
-    Interaction,
-    StatsCount,
-    StatsFirstSeen,
-    StatsSeen,
-    StatsState,
-)
+from idp.db.inserts import upsert
+from idp.db.models import Event, Interaction, StatsCount, StatsState
 from idp.runtime import Runtime
-from idp.stats import rules
+from idp.stats import rules, sets
 from idp.stats.periods import PERIODS, start_of
 
 STATE_ID = 1
@@ -38,16 +34,6 @@ BATCH = 20000
 ABANDONED_BATCH = 5000
 
 CountKey = tuple[str, date, str, str, str]
-
-
-def _insert(db: Session) -> Any:
-    if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
 
 
 def _lock_state(db: Session) -> StatsState:
@@ -59,9 +45,8 @@ def _lock_state(db: Session) -> StatsState:
         .execution_options(synchronize_session=False)
     )
     if not int(getattr(touched, "rowcount", 0) or 0):
-        insert = _insert(db)
         db.execute(
-            insert(StatsState)
+            upsert(db, StatsState)
             .values(id=STATE_ID, last_seq=0, updated_at=datetime.now(UTC))
             .on_conflict_do_nothing()
         )
@@ -79,52 +64,28 @@ def _event_day(at: datetime, type: str, data: dict[str, Any]) -> date:
     return at.date()
 
 
-_FIRST_COLUMNS = ("client_id", "user_id", "day")
-_SEEN_COLUMNS = ("period", "start", "client_id", "metric", "user_id")
-# PostgreSQL: one statement per batch (arrays unnested), returning only the rows it added.
-FIRST_SQL = text(
-    "INSERT INTO stats_first_seen (client_id, user_id, day) "
-    "SELECT * FROM unnest(CAST(:a AS text[]), CAST(:b AS bigint[]), CAST(:c AS date[])) "
-    "ON CONFLICT DO NOTHING RETURNING client_id, day"
-)
-SEEN_SQL = text(
-    "INSERT INTO stats_seen (period, start, client_id, metric, user_id) "
-    "SELECT * FROM unnest(CAST(:a AS text[]), CAST(:b AS date[]), CAST(:c AS text[]), "
-    "CAST(:d AS text[]), CAST(:e AS bigint[])) "
-    "ON CONFLICT DO NOTHING RETURNING period, start, client_id, metric"
-)
-
-COUNTS_SQL = text(
-    "INSERT INTO stats_counts (period, start, client_id, metric, dim, value) "
-    "SELECT * FROM unnest(CAST(:a AS text[]), CAST(:b AS date[]), CAST(:c AS text[]), "
-    "CAST(:d AS text[]), CAST(:e AS text[]), CAST(:f AS bigint[])) "
-    "ON CONFLICT (period, start, client_id, metric, dim) "
-    "DO UPDATE SET value = stats_counts.value + EXCLUDED.value"
-)
-
-
-def _add_new(
-    db: Session, sql: Any, rows: list[tuple[Any, ...]], model: Any, columns: tuple[str, ...]
-) -> list[tuple[Any, ...]]:
-    """Insert the rows not there yet; return what the statement returns for those added."""
-    if db.get_bind().dialect.name == "postgresql":
-        arrays = {name: [row[i] for row in rows] for i, name in enumerate("abcde"[: len(columns)])}
-        return [tuple(r) for r in db.execute(sql, arrays)]
-    statement = _insert(db)(model).on_conflict_do_nothing()
-    if model is StatsFirstSeen:
-        statement = statement.returning(StatsFirstSeen.client_id, StatsFirstSeen.day)
-    else:
-        statement = statement.returning(
-            StatsSeen.period, StatsSeen.start, StatsSeen.client_id, StatsSeen.metric
-        )
-    params = [dict(zip(columns, row, strict=True)) for row in rows]
-    return [tuple(r) for r in db.execute(statement, params)]
+def _add_counts(db: Session, counts: dict[CountKey, int]) -> None:
+    if not counts:
+        return
+    statement = upsert(db, StatsCount)
+    statement = statement.on_conflict_do_update(
+        index_elements=["period", "start", "client_id", "metric", "dim"],
+        set_={"value": StatsCount.value + statement.excluded.value},
+    )
+    db.execute(
+        statement,
+        [
+            {"period": p, "start": s, "client_id": c, "metric": m, "dim": d, "value": n}
+            for (p, s, c, m, d), n in counts.items()
+        ],
+    )
 
 
 def apply(db: Session, rows: Iterable[Sequence[Any]]) -> int:
     """Add events `(at, type, outcome, client_id, user_id, data)` to the rollups."""
-    counts: dict[CountKey, int] = defaultdict(int)
-    seen: set[tuple[str, date, str, str, int]] = set()
+    # Gathered by day first, then spread over the periods holding each day.
+    by_day: dict[tuple[date, str, str, str], int] = defaultdict(int)
+    citizens_by_day: dict[tuple[date, str, str], set[int]] = defaultdict(set)
     first: dict[tuple[str, int], date] = {}
     read = 0
     for at, type, outcome, client_id, user_id, data in rows:
@@ -133,46 +94,42 @@ def apply(db: Session, rows: Iterable[Sequence[Any]]) -> int:
         if not (found.counts or found.distinct or found.first):
             continue
         day = _event_day(at, type, data or {})
-        for period in PERIODS:
-            start = start_of(period, day)
-            for client, metric, dim in found.counts:
-                counts[(period, start, client, metric, dim)] += 1
-            for client, metric, user in found.distinct:
-                seen.add((period, start, client, metric, user))
+        for client, metric, dim in found.counts:
+            by_day[(day, client, metric, dim)] += 1
+        for client, metric, user in found.distinct:
+            citizens_by_day[(day, client, metric)].add(user)
         for key in found.first:
             if key not in first or day < first[key]:
                 first[key] = day
-    insert = _insert(db)
-    if first:
-        firsts = [(c, u, d) for (c, u), d in first.items()]
-        for client, day in _add_new(db, FIRST_SQL, firsts, StatsFirstSeen, _FIRST_COLUMNS):
-            for period in PERIODS:
-                counts[(period, start_of(period, day), client, "new_citizens", "")] += 1
-    if seen:
-        for period, start, client, metric in _add_new(
-            db, SEEN_SQL, list(seen), StatsSeen, _SEEN_COLUMNS
-        ):
-            counts[(period, start, client, metric, "")] += 1
-    if counts and db.get_bind().dialect.name == "postgresql":
-        keys = list(counts)
-        db.execute(
-            COUNTS_SQL,
-            {name: [key[i] for key in keys] for i, name in enumerate(("a", "b", "c", "d", "e"))}
-            | {"f": [counts[key] for key in keys]},
-        )
-    elif counts:
-        statement = insert(StatsCount)
-        statement = statement.on_conflict_do_update(
-            index_elements=["period", "start", "client_id", "metric", "dim"],
-            set_={"value": StatsCount.value + statement.excluded.value},
-        )
-        db.execute(
-            statement,
-            [
-                {"period": p, "start": s, "client_id": c, "metric": m, "dim": d, "value": n}
-                for (p, s, c, m, d), n in counts.items()
-            ],
-        )
+    counts: dict[CountKey, int] = defaultdict(int)
+    for (day, client, metric, dim), value in by_day.items():
+        for period in PERIODS:
+            counts[(period, start_of(period, day), client, metric, dim)] += value
+    added: dict[sets.Key, BitMap64] = defaultdict(BitMap64)
+    for (day, client, metric), users in citizens_by_day.items():
+        for period in PERIODS:
+            added[(period, start_of(period, day), client, metric)].update(users)
+    ever_keys = {(sets.EVER_PERIOD, sets.EVER, client, "citizens") for client, _ in first}
+    stored = sets.load(db, [*added, *ever_keys])
+    changed: dict[sets.Key, BitMap64] = {}
+    for cell, entering in added.items():
+        members = stored.setdefault(cell, BitMap64())
+        before = len(members)
+        members |= entering
+        if len(members) > before:
+            counts[(*cell, "")] += len(members) - before
+            changed[cell] = members
+    for (client, user), day in first.items():
+        ever = (sets.EVER_PERIOD, sets.EVER, client, "citizens")
+        members = stored.setdefault(ever, BitMap64())
+        if user in members:
+            continue
+        members.add(user)
+        changed[ever] = members
+        for period in PERIODS:
+            counts[(period, start_of(period, day), client, "new_citizens", "")] += 1
+    sets.save(db, changed)
+    _add_counts(db, counts)
     return read
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 00:22:10.213472
+Create Date: 2026-11-26 05:22:57.423998
 """
 
 from collections.abc import Sequence
@@ -128,22 +128,13 @@ def upgrade() -> None:
     sa.Column('value', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('period', 'start', 'client_id', 'metric', 'dim', name=op.f('pk_stats_counts'))
     )
-    op.create_table('stats_first_seen',
-    sa.Column('client_id', sa.String(length=128), nullable=False),
-    sa.Column('user_id', sa.BigInteger(), nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.PrimaryKeyConstraint('client_id', 'user_id', name=op.f('pk_stats_first_seen'))
-    )
-    with op.batch_alter_table('stats_first_seen', schema=None) as batch_op:
-        batch_op.create_index('ix_stats_first_seen_client_day', ['client_id', 'day'], unique=False)
-
-    op.create_table('stats_seen',
+    op.create_table('stats_sets',
     sa.Column('period', sa.String(length=1), nullable=False),
     sa.Column('start', sa.Date(), nullable=False),
     sa.Column('client_id', sa.String(length=128), nullable=False),
     sa.Column('metric', sa.String(length=32), nullable=False),
-    sa.Column('user_id', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('period', 'start', 'client_id', 'metric', 'user_id', name=op.f('pk_stats_seen'))
+    sa.Column('members', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('period', 'start', 'client_id', 'metric', name=op.f('pk_stats_sets'))
     )
     op.create_table('stats_state',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -533,11 +524,7 @@ def downgrade() -> None:
 
     op.drop_table('throttle_hits')
     op.drop_table('stats_state')
-    op.drop_table('stats_seen')
-    with op.batch_alter_table('stats_first_seen', schema=None) as batch_op:
-        batch_op.drop_index('ix_stats_first_seen_client_day')
-
-    op.drop_table('stats_first_seen')
+    op.drop_table('stats_sets')
     op.drop_table('stats_counts')
     with op.batch_alter_table('logout_deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_logout_deliveries_next_attempt_at'))
