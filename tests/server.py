@@ -38,7 +38,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20) -> None:
+    def start(self, timeout: float = 90) -> None:
+        # Generous: a first start makes an RSA key, which on a machine busy with the rest of
+        # the suite (parallel workers, browsers) can take many seconds. Not a timing assertion.
         with self.log.open("ab") as handle:
             self.process = subprocess.Popen(
                 self.command(), cwd=self.cwd, env=self.env, stdout=handle, stderr=subprocess.STDOUT
