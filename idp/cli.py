@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -132,6 +134,8 @@ def serve(
     import uvicorn
 
     cfg = settings()
+    if workers > 1:
+        _share_metrics(cfg.data_dir / "metrics")
     uvicorn.run(
         "idp.app:asgi",
         factory=True,
@@ -143,6 +147,17 @@ def serve(
         server_header=False,
     )
     del cfg
+
+
+def _share_metrics(folder: Path) -> None:
+    """Let every worker answer `/metrics` with the figures of all of them: prometheus_client's
+    multiprocess mode, in `folder` (emptied: the figures start from zero with the server), unless
+    the operator named a folder in `PROMETHEUS_MULTIPROC_DIR` (then it is theirs to empty)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)  # the workers inherit it
 
 
 @db_app.command("upgrade")

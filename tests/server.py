@@ -23,8 +23,15 @@ class ServerProcess:
     """`idp serve` in a child process, with the given environment."""
 
     def __init__(
-        self, env: dict[str, str], *, port: int | None = None, log: Path, cwd: Path | None = None
+        self,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        log: Path,
+        cwd: Path | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
+        self.args = args  # more options of `idp serve`
         self.port = port or free_port()
         self.env = {**os.environ, **env}
         self.log = log
@@ -32,7 +39,7 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "idp", "serve", "--port", str(self.port)]
+        return [sys.executable, "-m", "idp", "serve", "--port", str(self.port), *self.args]
 
     @property
     def url(self) -> str:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 from starlette.testclient import TestClient
 
 from idp.app import create_app
+from idp.config import Settings
 from idp.runtime import Runtime
+from tests.conftest import TEST_SECRET_KEY
 from tests.protocol.conftest import Flow, register
+from tests.server import ServerProcess
 
 
 def _value(text: str, prefix: str) -> float:
@@ -35,3 +41,60 @@ def test_metrics_only_for_allowed_networks_and_counts_errors(runtime: Runtime) -
     assert _value(after, 'idp_errors_total{code="invalid_grant"}') == errors + 1
     assert 'idp_request_duration_seconds_bucket{le="0.005",method="POST",route="/token"' in after
     assert "idp_signins_total" in after and "idp_tokens_issued_total" in after
+
+
+def _serve(settings: Settings, log: Path, **env: str) -> dict[str, str]:
+    return {
+        "IDP_DATABASE_URL": settings.effective_database_url,
+        "IDP_DATA_DIR": str(settings.data_dir),
+        "IDP_KEYS_DIR": str(settings.keys_dir),
+        "IDP_SECRET_KEY": TEST_SECRET_KEY,
+        **env,
+    }
+
+
+def _refuse(server: ServerProcess, times: int) -> None:
+    """`times` token requests without client authentication, each on a new connection."""
+    for _ in range(times):
+        answer = httpx.post(f"{server.url}/token", data={"grant_type": "client_credentials"})
+        assert answer.json()["error"] == "invalid_client"
+
+
+def _refused(server: ServerProcess) -> float:
+    scrape = httpx.get(f"{server.url}/metrics")
+    assert scrape.status_code == 200
+    return _value(scrape.text, 'idp_errors_total{code="invalid_client"}')
+
+
+def test_every_worker_of_idp_serve_answers_with_the_figures_of_all(
+    tmp_path: Path, settings: Settings
+) -> None:
+    server = ServerProcess(
+        _serve(settings, tmp_path), log=tmp_path / "server.log", args=("--workers", "3")
+    )
+    server.env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # `idp serve` chooses the folder
+    server.start()
+    try:
+        _refuse(server, 30)
+        # Whichever worker takes the connection, it counts the 30 refusals of all of them.
+        assert {_refused(server) for _ in range(10)} == {30.0}
+        assert list((settings.data_dir / "metrics").glob("*.db"))
+    finally:
+        server.stop()
+
+
+def test_processes_sharing_a_metrics_folder_add_up(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = _serve(settings, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    first = ServerProcess(env, log=tmp_path / "first.log")
+    second = ServerProcess(env, log=tmp_path / "second.log")
+    first.start()
+    second.start()
+    try:
+        _refuse(first, 3)
+        _refuse(second, 4)
+        assert _refused(first) == _refused(second) == 7.0
+    finally:
+        first.stop()
+        second.stop()
