@@ -51,6 +51,6 @@ def record(
         data=data,
     )
     insert_now(session, event)  # written once, never changed: no unit of work
-    metrics.observe_event(type, outcome, client_id, data)
+    metrics.observe_on_commit(session, type, outcome, client_id, data)
     log.info(type, outcome=outcome, actor=actor, user_id=user_id, client_id=client_id, **data)
     return event

@@ -31,6 +31,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,8 +55,29 @@ LATENCY = Histogram(
 MAX_ERROR_BODY = 4096
 
 
+PENDING = "idp.metrics.pending"  # in Session.info: the events of the open transaction
+
+
+def observe_on_commit(
+    session: Session, type: str, outcome: str, client_id: str | None, data: dict[str, Any]
+) -> None:
+    """Count an event once its transaction commits (never one rolled back)."""
+    session.info.setdefault(PENDING, []).append((type, outcome, client_id, data))
+
+
+@sqlalchemy_event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    for observed in session.info.pop(PENDING, ()):
+        observe_event(*observed)
+
+
+@sqlalchemy_event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(PENDING, None)
+
+
 def observe_event(type: str, outcome: str, client_id: str | None, data: dict[str, Any]) -> None:
-    """Count an event as it is recorded."""
+    """Count a recorded event."""
     client = client_id if is_eservice(client_id) else "internal"
     if type == "signin.completed":
         factor = "+".join(sorted(str(m) for m in data.get("amr") or [])) or "none"

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
+from idp import events
 from idp.app import create_app
 from idp.config import Settings
 from idp.runtime import Runtime
@@ -98,3 +101,20 @@ def test_processes_sharing_a_metrics_folder_add_up(tmp_path: Path, settings: Set
     finally:
         first.stop()
         second.stop()
+
+
+def test_an_event_is_counted_only_once_its_transaction_commits(runtime: Runtime) -> None:
+    labels = {"outcome": "success", "factor": "otp+pwd", "client_id": "tax"}
+
+    def completed() -> float:
+        return REGISTRY.get_sample_value("idp_signins_total", labels) or 0.0
+
+    before = completed()
+    with pytest.raises(RuntimeError), runtime.db.transaction() as db:
+        events.record(db, "signin.completed", user_id=1, client_id="tax", amr=["pwd", "otp"])
+        raise RuntimeError("the action failed after its event was written")
+    assert completed() == before
+    with runtime.db.transaction() as db:
+        events.record(db, "signin.completed", user_id=1, client_id="tax", amr=["pwd", "otp"])
+        assert completed() == before  # not yet committed
+    assert completed() == before + 1
