@@ -33,15 +33,28 @@ _SYSTEMS = (
 )
 
 
-def device(user_agent: str | None) -> str | None:
-    """A short description of a browser's `User-Agent`, e.g. "Firefox on Linux"."""
+@dataclass(frozen=True)
+class Device:
+    """A short description of a browser's `User-Agent`: its browser and system when known,
+    else the start of the header. `str()` gives the English form, e.g. "Firefox on Linux";
+    the pages say it in the citizen's language."""
+
+    browser: str | None
+    system: str | None
+    other: str | None = None
+
+    def __str__(self) -> str:
+        if self.browser and self.system:
+            return f"{self.browser} on {self.system}"
+        return self.browser or self.system or self.other or ""
+
+
+def device(user_agent: str | None) -> Device | None:
     if not user_agent:
         return None
     browser = next((name for name, found in _BROWSERS if found.search(user_agent)), None)
     system = next((name for name, found in _SYSTEMS if found.search(user_agent)), None)
-    if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or user_agent[:60]
+    return Device(browser, system, None if browser or system else user_agent[:60])
 
 
 @dataclass
@@ -55,7 +68,7 @@ class Entry:
     acr: str | None
     methods: list[str]
     sso: bool | None
-    device: str | None
+    device: Device | None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,7 +81,7 @@ class Entry:
             "acr": self.acr,
             "amr": self.methods,
             "single_sign_on": self.sso,
-            "device": self.device,
+            "device": str(self.device) if self.device else None,
         }
 
 

@@ -62,6 +62,9 @@ def test_account_pages_and_this_was_not_me(
 
     sessions = console.get("/account/sessions")
     assert "Firefox on Linux" in sessions.text and "this browser" in sessions.text
+    assert "Firefox на Linux" in console.get("/account/sessions?lang=ru").text
+    assert "Firefox, Linux" in console.get("/account/history?lang=hy").text
+    console.get("/account?lang=en")
 
     # "This wasn't me" on the sign-in: everything ends, a report is filed.
     reported = console.post_form(history, f"/account/history/{signin['id']}/not-me")
