@@ -12,6 +12,20 @@ from pathlib import Path
 
 import httpx
 
+from idp.config import Settings
+from tests.conftest import TEST_SECRET_KEY
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of `idp serve` on the database and folders of `settings`."""
+    return {
+        "IDP_DATABASE_URL": settings.effective_database_url,
+        "IDP_DATA_DIR": str(settings.data_dir),
+        "IDP_KEYS_DIR": str(settings.keys_dir),
+        "IDP_SECRET_KEY": TEST_SECRET_KEY,
+        **extra,
+    }
+
 
 def free_port() -> int:
     with socket.socket() as probe:

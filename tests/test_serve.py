@@ -8,20 +8,13 @@ import httpx
 
 from idp.cli import main
 from idp.config import Settings
-from tests.conftest import TEST_SECRET_KEY
-from tests.server import ServerProcess
+from tests.server import ServerProcess, server_env
 
 
 def test_serve_survives_kill_9_without_losing_keys_or_clients(
     tmp_path: Path, settings: Settings, cli_env: Settings
 ) -> None:
-    env = {
-        "IDP_DATABASE_URL": settings.effective_database_url,
-        "IDP_DATA_DIR": str(settings.data_dir),
-        "IDP_KEYS_DIR": str(settings.keys_dir),
-        "IDP_SECRET_KEY": TEST_SECRET_KEY,
-    }
-    server = ServerProcess(env, log=tmp_path / "server.log")
+    server = ServerProcess(server_env(settings), log=tmp_path / "server.log")
     server.start()
     try:
         discovery = httpx.get(f"{server.url}/.well-known/openid-configuration").json()

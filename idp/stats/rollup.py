@@ -90,10 +90,11 @@ def apply(db: Session, rows: Iterable[Sequence[Any]]) -> int:
     read = 0
     for at, type, outcome, client_id, user_id, data in rows:
         read += 1
-        found = rules.contribution(type, outcome, client_id, user_id, data or {})
+        values = data or {}
+        found = rules.contribution(type, outcome, client_id, user_id, values)
         if not (found.counts or found.distinct or found.first):
             continue
-        day = _event_day(at, type, data or {})
+        day = _event_day(at, type, values)
         for client, metric, dim in found.counts:
             by_day[(day, client, metric, dim)] += 1
         for client, metric, user in found.distinct:

@@ -13,9 +13,8 @@ from idp import events
 from idp.app import create_app
 from idp.config import Settings
 from idp.runtime import Runtime
-from tests.conftest import TEST_SECRET_KEY
 from tests.protocol.conftest import Flow, register
-from tests.server import ServerProcess
+from tests.server import ServerProcess, server_env
 
 
 def _value(text: str, prefix: str) -> float:
@@ -46,16 +45,6 @@ def test_metrics_only_for_allowed_networks_and_counts_errors(runtime: Runtime) -
     assert "idp_signins_total" in after and "idp_tokens_issued_total" in after
 
 
-def _serve(settings: Settings, log: Path, **env: str) -> dict[str, str]:
-    return {
-        "IDP_DATABASE_URL": settings.effective_database_url,
-        "IDP_DATA_DIR": str(settings.data_dir),
-        "IDP_KEYS_DIR": str(settings.keys_dir),
-        "IDP_SECRET_KEY": TEST_SECRET_KEY,
-        **env,
-    }
-
-
 def _refuse(server: ServerProcess, times: int) -> None:
     """`times` token requests without client authentication, each on a new connection."""
     for _ in range(times):
@@ -73,7 +62,7 @@ def test_every_worker_of_idp_serve_answers_with_the_figures_of_all(
     tmp_path: Path, settings: Settings
 ) -> None:
     server = ServerProcess(
-        _serve(settings, tmp_path), log=tmp_path / "server.log", args=("--workers", "3")
+        server_env(settings), log=tmp_path / "server.log", args=("--workers", "3")
     )
     server.env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # `idp serve` chooses the folder
     server.start()
@@ -89,7 +78,7 @@ def test_every_worker_of_idp_serve_answers_with_the_figures_of_all(
 def test_processes_sharing_a_metrics_folder_add_up(tmp_path: Path, settings: Settings) -> None:
     folder = tmp_path / "metrics"
     folder.mkdir()
-    env = _serve(settings, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    env = server_env(settings, PROMETHEUS_MULTIPROC_DIR=str(folder))
     first = ServerProcess(env, log=tmp_path / "first.log")
     second = ServerProcess(env, log=tmp_path / "second.log")
     first.start()
