@@ -81,8 +81,9 @@ def _location(response: httpx.Response) -> str:
 
 async def sign_in(
     http: httpx.AsyncClient, setup: dict, user: dict, client_secret: str
-) -> tuple[Browser, dict]:
-    """One complete sign-in; returns the browser (with its session cookie) and the tokens."""
+) -> tuple[Browser, dict, dict]:
+    """One complete sign-in; returns the browser (with its session cookie), the tokens and
+    what userinfo said of the citizen."""
     browser = Browser(http)
     redirect_uri = setup["redirect_uri"]
     login = _location(await browser.go("GET", authorize_path(redirect_uri)))
@@ -122,7 +123,7 @@ async def sign_in(
     )
     if info.status_code != 200 or "sub" not in info.json():
         raise FlowError(f"userinfo: {info.status_code}")
-    return browser, tokens
+    return browser, tokens, dict(info.json())
 
 
 @dataclass
@@ -188,7 +189,7 @@ def session_for(base: str, setup: dict, user: dict) -> tuple[str, dict]:
     async def go() -> tuple[str, dict]:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             keep_no_cookies(http)
-            browser, tokens = await sign_in(http, setup, user, setup["clients"]["bench-web"])
+            browser, tokens, _info = await sign_in(http, setup, user, setup["clients"]["bench-web"])
         cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items() if "session" in k)
         return cookie, tokens
 

@@ -40,18 +40,10 @@ from idp.runtime import Runtime
 from idp.stats import views as indicators
 from idp.stats.metrics import LatencyMiddleware
 from idp.stats.metrics import endpoint as metrics_endpoint
+from idp.unavailable import database_unavailable
 
 log = get_logger("idp.app")
 API = admin_api.PREFIX
-
-
-async def database_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable", path=request.url.path)
-    return JSONResponse(
-        {"error": "temporarily_unavailable", "error_description": "Please try again shortly."},
-        status_code=503,
-        headers={"Retry-After": "5", "Cache-Control": "no-store"},
-    )
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

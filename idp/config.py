@@ -55,7 +55,14 @@ class Settings(BaseSettings):
     """Seconds to wait for a database connection before answering 503."""
 
     database_statement_timeout: float = Field(default=10.0, gt=0)
-    """Seconds after which a single database statement is cancelled (PostgreSQL)."""
+    """Seconds after which a single database statement is cancelled (PostgreSQL). On SQLite, how
+    long a write waits for its turn (the database takes one writer at a time) before the
+    request is answered "try again shortly"."""
+
+    database_sqlite_synchronous: Literal["normal", "full"] = "normal"
+    """SQLite only: `normal` keeps every committed transaction through a crash or `kill -9` of
+    the provider, and may lose the last ones if the machine itself loses power; `full` also
+    survives a power loss, at the cost of a disk flush per transaction."""
 
     database_pool_size: int = Field(default=10, ge=1)
     """Connections kept open per process (PostgreSQL). Also how many requests a process works

@@ -32,6 +32,7 @@ class Runtime:
             connect_timeout=settings.database_connect_timeout,
             statement_timeout=settings.database_statement_timeout,
             pool_size=settings.database_pool_size,
+            sqlite_synchronous=settings.database_sqlite_synchronous,
         )
         keyring = KeyRing(settings.keys_dir, max_token_lifetime=settings.max_signed_token_lifetime)
         return cls(

@@ -16,11 +16,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
+from idp.db import Database
 from idp.db.models import EmailCode, User
-from idp.mail import Mail, Mailer, mask_email
+from idp.mail import Mail, Mailer, MailError, mask_email
 
 DIGITS = 6
 LIFETIME = timedelta(minutes=10)
@@ -101,8 +102,8 @@ def _live(
 
 
 def send_code(
-    session: Session,
-    user: User,
+    database: Database,
+    user_id: int,
     mailer: Mailer,
     *,
     purpose: str = "login",
@@ -111,7 +112,33 @@ def send_code(
     now: datetime | None = None,
 ) -> SentCode:
     """Send a new code to the citizen's email address (raises `Cooldown`, `NoEmailAddress`,
-    or `idp.mail.MailError` when the mail system refuses it: then nothing is stored)."""
+    or `idp.mail.MailError` when the mail system refuses it: then nothing is stored).
+
+    The code is stored in one transaction and the email sent after it, with nothing held: a
+    mail server may take seconds to answer. If it refuses, the code is deleted again."""
+    with database.transaction() as session:
+        user = session.get_one(User, user_id)
+        sent, mail, code_id = _store_code(
+            session, user, purpose=purpose, interaction_id=interaction_id, locale=locale, now=now
+        )
+    try:
+        mailer.send(mail)
+    except MailError:
+        with database.transaction() as session:
+            session.execute(delete(EmailCode).where(EmailCode.id == code_id))
+        raise
+    return sent
+
+
+def _store_code(
+    session: Session,
+    user: User,
+    *,
+    purpose: str,
+    interaction_id: str | None,
+    locale: str,
+    now: datetime | None,
+) -> tuple[SentCode, Mail, int]:
     now = now or datetime.now(UTC)
     if not user.email:
         raise NoEmailAddress("this account has no email address")
@@ -145,8 +172,8 @@ def send_code(
     )
     session.add(row)
     session.flush()
-    mailer.send(message(user.email, code, locale))
-    return SentCode(mask_email(user.email), row.expires_at, now + COOLDOWN)
+    sent = SentCode(mask_email(user.email), row.expires_at, now + COOLDOWN)
+    return sent, message(user.email, code, locale), row.id
 
 
 def verify(

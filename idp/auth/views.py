@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from idp import events
 from idp.auth import email_otp, flow, interactions, passwords, recovery, sessions, totp
+from idp.auth import throttle as throttle_module
 from idp.auth.newpassword import PASSWORD_ERRORS, change_password, password_problem
 from idp.auth.pages import (
     error_code,
@@ -230,61 +231,99 @@ async def password_submit(request: Request) -> Response:
 
 
 def _password_submit(request: Request, username: str, password: str) -> Response:
+    """Three short steps, so that no transaction is open while argon2id works (tens of
+    milliseconds of one core): read who signs in and whether they may try now; verify the
+    password with nothing held; record the outcome in one short write transaction."""
     rt = runtime(request)
+    ip = sessions.client_ip(request)
+    account: Any = None
+    verdict = throttle_module.ALLOWED
+    verified_hash = rehashed = None
+    if username and password:
+        with rt.db.read() as db:
+            if _load(db, request) is None:
+                return expired(request)
+            account = db.execute(
+                select(User.id, User.password_hash).where(
+                    User.username == normalize_username(username)
+                )
+            ).one_or_none()
+            verdict = rt.throttle.check(db, user_id=account.id if account else None, ip=ip)
+        stored = account.password_hash if account is not None and verdict.allowed else None
+        if passwords.verify_password(password, stored):  # the same time for everyone
+            verified_hash = stored
+            if stored and passwords.needs_rehash(stored):
+                rehashed = passwords.hash_password(password)
     with rt.db.transaction() as db:
-        interaction = _load(db, request)
-        if interaction is None:
-            return expired(request)
-        here = flow.url(interaction, "password")
-        flow.set_signin(interaction, username=username or None)
-        if not username or not password:
-            return with_error(here, "missing")
-        user = db.scalar(select(User).where(User.username == normalize_username(username)))
-        ip = sessions.client_ip(request)
-        verdict = rt.throttle.check(db, user_id=user.id if user else None, ip=ip)
-        if not verdict.allowed:
-            passwords.verify_password(password, None)  # the same time as a real check
-            _event(
-                db,
-                request,
-                interaction,
-                "auth.password",
-                user_id=user.id if user else None,
-                outcome="failure",
-                reason=verdict.reason,
-            )
-            if verdict.reason == "ip_limited":
-                return with_error(here, "ip_limited", wait=verdict.retry_after or 0)
-            return with_error(here, "credentials")
-        valid = passwords.verify_password(password, user.password_hash if user else None)
-        if user is None or not valid or user.disabled:
-            reason = (
-                "unknown_user"
-                if user is None
-                else "wrong_password"
-                if not valid
-                else "account_disabled"
-            )
-            rt.throttle.record_failure(db, user_id=user.id if user else None, ip=ip)
-            _event(
-                db,
-                request,
-                interaction,
-                "auth.password",
-                user_id=user.id if user else None,
-                outcome="failure",
-                reason=reason,
-            )
-            return with_error(here, "credentials")
-        if user.password_hash and passwords.needs_rehash(user.password_hash):
-            user.password_hash = passwords.hash_password(password)
-        if interaction.user_id not in (None, user.id):
-            interaction.amr = []  # someone else signs in: start over
-        interaction.user_id = user.id
-        flow.set_signin(interaction, adopted=None)
-        flow.factor_passed(db, interaction, user, "pwd")
-        _event(db, request, interaction, "auth.password", user_id=user.id)
-        return _advance(db, interaction, user, request)
+        answer = _record_password(
+            db,
+            request=request,
+            username=username,
+            password_given=bool(password),
+            account_id=account.id if account is not None else None,
+            verdict=verdict,
+            verified_hash=verified_hash,
+            rehashed=rehashed,
+        )
+    return answer if answer is not None else expired(request)
+
+
+def _record_password(
+    db: Session,
+    *,
+    request: Request,
+    username: str,
+    password_given: bool,
+    account_id: int | None,
+    verdict: throttle_module.Verdict,
+    verified_hash: str | None,
+    rehashed: str | None,
+) -> Response | None:
+    """The outcome of a password attempt, written in one transaction (None: the sign-in
+    expired meanwhile)."""
+    rt = runtime(request)
+    interaction = _load(db, request)
+    if interaction is None:
+        return None
+    here = flow.url(interaction, "password")
+    flow.set_signin(interaction, username=username or None)
+    if not username or not password_given:
+        return with_error(here, "missing")
+    ip = sessions.client_ip(request)
+    user = db.get(User, account_id) if account_id is not None else None
+    if verdict.allowed and verified_hash is not None:
+        # Simultaneous failures may have locked the account while the password was checked.
+        verdict = rt.throttle.check(db, user_id=account_id, ip=ip)
+    failed = partial(
+        _event, db, request, interaction, "auth.password", user_id=account_id, outcome="failure"
+    )
+    if not verdict.allowed:
+        failed(reason=verdict.reason)
+        if verdict.reason == "ip_limited":
+            return with_error(here, "ip_limited", wait=verdict.retry_after or 0)
+        return with_error(here, "credentials")
+    # A password changed while this one was being checked does not count as verified.
+    valid = user is not None and verified_hash is not None and user.password_hash == verified_hash
+    if user is None or not valid or user.disabled:
+        reason = (
+            "unknown_user"
+            if user is None
+            else "wrong_password"
+            if not valid
+            else "account_disabled"
+        )
+        rt.throttle.record_failure(db, user_id=account_id, ip=ip)
+        failed(reason=reason)
+        return with_error(here, "credentials")
+    if rehashed is not None:
+        user.password_hash = rehashed
+    if interaction.user_id not in (None, user.id):
+        interaction.amr = []  # someone else signs in: start over
+    interaction.user_id = user.id
+    flow.set_signin(interaction, adopted=None)
+    flow.factor_passed(db, interaction, user, "pwd")
+    _event(db, request, interaction, "auth.password", user_id=user.id)
+    return _advance(db, interaction, user, request)
 
 
 # Second factor ----------------------------------------------------------------------------
@@ -430,39 +469,49 @@ def _check_code(
 async def email_send(request: Request) -> Response:
     form = await request.form()
     verify_csrf(request, form)
-    return await _at_step(request, SECOND_FACTOR, _email_send)
+    return await run_in_threadpool(_email_send, request)
 
 
-def _email_send(db: Session, request: Request, interaction: Interaction, user: User) -> Response:
+def _email_send(request: Request) -> Response:
+    """Mail a code: which citizen (one transaction), the code stored and mailed (no
+    transaction open while the mail server answers), then what the page will say."""
     rt = runtime(request)
-    here = flow.url(interaction, "email")
+    with rt.db.transaction() as db:
+        at = _step(db, request, SECOND_FACTOR)
+        if isinstance(at, Response):
+            return at
+        interaction, user = at
+        interaction_id, user_id = interaction.id, user.id
+        locale = locale_of(request, interaction)
+    here = flow.url(interaction_id, "email")
+    sent: email_otp.SentCode | None = None
     try:
-        with db.begin_nested():
-            sent = email_otp.send_code(
-                db,
-                user,
-                rt.mailer,
-                interaction_id=interaction.id,
-                locale=locale_of(request, interaction),
-            )
+        sent = email_otp.send_code(
+            rt.db, user_id, rt.mailer, interaction_id=interaction_id, locale=locale
+        )
     except email_otp.Cooldown as wait:
         return with_error(here, "cooldown", wait=wait.seconds_left)
     except email_otp.NoEmailAddress:
-        return flow.go(flow.url(interaction, "totp"))
+        return flow.go(flow.url(interaction_id, "totp"))
     except MailError:
-        _event(
-            db,
-            request,
-            interaction,
-            "auth.email_otp_sent",
-            user_id=user.id,
-            outcome="failure",
-            reason="mail_failed",
-        )
-        return with_error(here, "mail_failed")
-    flow.set_signin(interaction, email_sent_to=sent.masked_email)
-    _event(db, request, interaction, "auth.email_otp_sent", user_id=user.id)
-    return flow.go(here)
+        pass
+    with rt.db.transaction() as db:
+        still = _load(db, request)
+        if still is not None:
+            if sent is not None:
+                flow.set_signin(still, email_sent_to=sent.masked_email)
+            _event(
+                db,
+                request,
+                still,
+                "auth.email_otp_sent",
+                user_id=user_id,
+                outcome="success" if sent else "failure",
+                reason=None if sent else "mail_failed",
+            )
+    if still is None:
+        return expired(request)
+    return flow.go(here) if sent else with_error(here, "mail_failed")
 
 
 # Enrolment --------------------------------------------------------------------------------

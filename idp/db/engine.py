@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,62 @@ def _unavailable(exc: OperationalError) -> DatabaseUnavailable:
     return DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+WRITE = "idp_write"
+"""Execution option of the connections of `Database.transaction()`: SQLite begins them with
+`BEGIN IMMEDIATE` (the write lock first), so that a transaction that read and then writes never
+fails half-way on the upgrade of a read lock."""
+
+
+def _sqlite_setup(busy_timeout: float, synchronous: str) -> Any:
+    def connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # The driver's own transaction handling begins a transaction only before a write, so a
+        # read-then-write transaction would read outside it. We begin every transaction
+        # ourselves (`_sqlite_begin`), as SQLAlchemy's pysqlite documentation recommends.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.close()
+
+    return connect
+
+
+def _sqlite_begin(connection: Any) -> None:
+    immediate = connection.get_execution_options().get(WRITE)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class WriterGate:
+    """One write transaction at a time in this process (SQLite).
+
+    SQLite lets one writer in at a time. Without a gate, the threads of one process would each
+    wait in SQLite's busy handler, which sleeps and retries: under a crowd some of them keep
+    missing their turn until the busy timeout fails them. Here they queue on a lock instead,
+    asleep until it is their turn, and SQLite's busy wait is left for other processes (a second
+    worker, the `idp` command). A writer that cannot get in within `timeout` seconds gets
+    `DatabaseUnavailable` (the citizen is asked to try again), and a thread that already holds
+    the gate cannot take it a second time: that would wait for itself.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._holder = threading.local()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        if getattr(self._holder, "held", False):
+            raise RuntimeError("a write transaction is already open in this thread")
+        if not self._lock.acquire(timeout=self.timeout):
+            raise DatabaseUnavailable("the database is busy")
+        self._holder.held = True
+        try:
+            yield
+        finally:
+            self._holder.held = False
+            self._lock.release()
 
 
 # A pooled connection that has rested longer than this is tested before use. One in steady use
@@ -74,17 +124,22 @@ def build_engine(
     connect_timeout: float = 3.0,
     statement_timeout: float = 10.0,
     pool_size: int = 10,
+    sqlite_synchronous: str = "normal",
 ) -> Engine:
-    """An engine that fails fast when the database is away and recovers when it is back."""
+    """An engine that fails fast when the database is away and recovers when it is back.
+
+    On SQLite, `statement_timeout` is how long a writer waits for another process's write
+    lock (the busy timeout)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"timeout": connect_timeout, "check_same_thread": False},
+            connect_args={"timeout": statement_timeout, "check_same_thread": False},
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_setup(statement_timeout, sqlite_synchronous))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     options = f"-c statement_timeout={int(statement_timeout * 1000)}"
     existing = parsed.query.get("options")
@@ -103,25 +158,37 @@ def build_engine(
 
 
 class Database:
-    """One engine and its session factory."""
+    """One engine and its session factories: `transaction()` to write, `read()` to read."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, write_timeout: float = 10.0) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self._writers = sessionmaker(
+            engine, expire_on_commit=False, execution_options={WRITE: True}
+        )
+        self.gate = WriterGate(write_timeout) if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Database:
-        return cls(build_engine(url, **options))
+        return cls(
+            build_engine(url, **options), write_timeout=options.get("statement_timeout", 10.0)
+        )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def _writer(self) -> AbstractContextManager[None]:
+        return self.gate.hold() if self.gate is not None else nullcontext()
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work is committed at the end, or rolled back whole on any error."""
+        """A session whose work is committed at the end, or rolled back whole on any error.
+
+        Keep it short: nothing slow (password hashing, pages, calls to other hosts, email)
+        inside; on SQLite it holds the one write lock from its first statement to its end."""
         try:
-            with self.sessions.begin() as session:
+            with self._writer(), self._writers.begin() as session:
                 yield session
         except OperationalError as exc:
             if not _is_outage(exc):

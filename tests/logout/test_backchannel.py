@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from idp.app import create_app
 from idp.cli import main
 from idp.config import Settings
+from idp.db import Database
 from idp.db.models import Event, LogoutDelivery, User
 from idp.logout import delivery, outbox
 from idp.logout.token import BACKCHANNEL_EVENT
@@ -187,10 +188,14 @@ def test_only_one_process_claims_a_delivery(runtime: Runtime) -> None:
             db, client_id="x", user_id=None, sid="s", sub=None, reason="t", now=now
         )
         row_id = row.id
-    with runtime.db.transaction() as first, runtime.db.transaction() as second:
-        assert outbox.claim(first, row_id, now, runtime.settings) is True
-        first.commit()
-        assert outbox.claim(second, row_id, now, runtime.settings) is False
+    other_process = Database.from_url(runtime.settings.effective_database_url)
+    try:
+        with runtime.db.transaction() as first, other_process.transaction() as second:
+            assert outbox.claim(first, row_id, now, runtime.settings) is True
+            first.commit()
+            assert outbox.claim(second, row_id, now, runtime.settings) is False
+    finally:
+        other_process.dispose()
 
 
 def test_a_refused_token_is_given_up_a_server_error_retried(
