@@ -33,7 +33,11 @@ from idp.db import DatabaseUnavailable
 from idp.logging import configure_logging, get_logger
 from idp.logout import delivery as logout_delivery
 from idp.logout import views as logout
-from idp.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from idp.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from idp.oauth import registration
 from idp.oauth import views as oauth
 from idp.runtime import Runtime
@@ -67,7 +71,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    """The answer to an unhandled exception, which `RequestContextMiddleware` has logged."""
     return JSONResponse(
         {"error": "server_error", "error_description": "An unexpected error occurred."},
         status_code=500,
@@ -289,6 +293,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             Middleware(RequestContextMiddleware),
             Middleware(LatencyMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
+            Middleware(BodyLimitMiddleware, limit=settings.max_request_body),
         ],
         exception_handlers={
             DatabaseUnavailable: database_unavailable,
