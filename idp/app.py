@@ -40,6 +40,7 @@ from idp.middleware import (
 )
 from idp.oauth import registration
 from idp.oauth import views as oauth
+from idp.redaction import LoggedPaths, SecretPathRoute
 from idp.runtime import Runtime
 from idp.stats import views as indicators
 from idp.stats.metrics import LatencyMiddleware
@@ -50,7 +51,7 @@ API = admin_api.PREFIX
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable", path=request.url.path)
+    log.warning("database unavailable")  # the request's line, with its id, says where
     return JSONResponse(
         {"error": "temporarily_unavailable", "error_description": "Please try again shortly."},
         status_code=503,
@@ -127,8 +128,12 @@ def routes() -> list[BaseRoute]:
         Route("/login/{interaction_id}/new-password", signin.new_password_submit, methods=["POST"]),
         Route("/login/{interaction_id}/forgot", reset.forgot_page, methods=["GET"]),
         Route("/login/{interaction_id}/forgot", reset.forgot_submit, methods=["POST"]),
-        Route("/password/reset/{token}", reset.reset_page, methods=["GET"]),
-        Route("/password/reset/{token}", reset.reset_submit, methods=["POST"]),
+        SecretPathRoute(
+            "/password/reset/{token}", reset.reset_page, secret=["token"], methods=["GET"]
+        ),
+        SecretPathRoute(
+            "/password/reset/{token}", reset.reset_submit, secret=["token"], methods=["POST"]
+        ),
         Route("/password/reset-done", reset.reset_done, methods=["GET"]),
         # Admin console (idp/admin/): pages share the sign-in pages through interactions
         Route("/admin/", admin_home.home, methods=["GET"]),
@@ -287,10 +292,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             yield
         runtime.db.dispose()
 
+    table = routes()
     app = Starlette(
-        routes=routes(),
+        routes=table,
         middleware=[
-            Middleware(RequestContextMiddleware),
+            Middleware(RequestContextMiddleware, paths=LoggedPaths(table)),
             Middleware(LatencyMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
             Middleware(BodyLimitMiddleware, limit=settings.max_request_body),

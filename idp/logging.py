@@ -1,7 +1,8 @@
 """Structured logs: JSON in production, readable in development, a request id on every line.
 
-Never pass a password, code, token or secret to a logger: events carry identifiers only.
-Tracebacks never show local variables, and each is written once.
+Never pass a password, code, token or secret to a logger: events carry identifiers only. Should
+one slip through, fields are redacted by name (`idp.redaction`). Tracebacks never show local
+variables, and each is written once.
 """
 
 from __future__ import annotations
@@ -14,23 +15,7 @@ from typing import Any
 
 import structlog
 
-REDACTED_KEYS = frozenset(
-    {
-        "password",
-        "code",
-        "token",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "client_secret",
-        "secret",
-        "otp",
-        "totp_secret",
-        "code_verifier",
-        "authorization",
-        "cookie",
-    }
-)
+from idp.redaction import redact_fields
 
 # Set on an exception the application has logged (with its request id): the server's own
 # report of it is then left out, so that each traceback is written once.
@@ -54,13 +39,6 @@ class _ServerReportFilter(logging.Filter):
 _SERVER_REPORTS = _ServerReportFilter()
 
 
-def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    for key in list(event):
-        if key.lower() in REDACTED_KEYS:
-            event[key] = "[redacted]"
-    return event
-
-
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
     """Our own loggers render straight to stderr (structlog's native path, which costs a third
     of a trip through the standard library's logging); other libraries' records go through a
@@ -69,7 +47,7 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _redact,
+        redact_fields,
     ]
     # Tracebacks are plain: never the local variables of each frame (they hold requests with
     # their headers and cookies), and quick to write.

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.logging import get_logger, mark_logged
+from idp.redaction import LoggedPaths
 
 log = get_logger("idp.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -20,11 +21,12 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 class RequestContextMiddleware:
     """Gives every request an id (kept from `X-Request-ID` when well-formed), binds it to every
-    log line, echoes it in the response and logs one line per request (path only, no query),
-    after the traceback of an exception that escaped."""
+    log line, echoes it in the response and logs one line per request (the path with its secrets
+    redacted by `paths`, no query), after the traceback of an exception that escaped."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, paths: LoggedPaths) -> None:
         self.app = app
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,7 +46,7 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
-        path = scope["path"]
+        path = self.paths(scope["path"])
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
