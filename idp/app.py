@@ -33,9 +33,14 @@ from idp.db import DatabaseUnavailable
 from idp.logging import configure_logging, get_logger
 from idp.logout import delivery as logout_delivery
 from idp.logout import views as logout
-from idp.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from idp.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from idp.oauth import registration
 from idp.oauth import views as oauth
+from idp.redaction import LoggedPaths, SecretPathRoute
 from idp.runtime import Runtime
 from idp.stats import views as indicators
 from idp.stats.metrics import LatencyMiddleware
@@ -59,7 +64,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    """The answer to an unhandled exception, which `RequestContextMiddleware` has logged."""
     return JSONResponse(
         {"error": "server_error", "error_description": "An unexpected error occurred."},
         status_code=500,
@@ -115,8 +120,12 @@ def routes() -> list[BaseRoute]:
         Route("/login/{interaction_id}/new-password", signin.new_password_submit, methods=["POST"]),
         Route("/login/{interaction_id}/forgot", reset.forgot_page, methods=["GET"]),
         Route("/login/{interaction_id}/forgot", reset.forgot_submit, methods=["POST"]),
-        Route("/password/reset/{token}", reset.reset_page, methods=["GET"]),
-        Route("/password/reset/{token}", reset.reset_submit, methods=["POST"]),
+        SecretPathRoute(
+            "/password/reset/{token}", reset.reset_page, secret=["token"], methods=["GET"]
+        ),
+        SecretPathRoute(
+            "/password/reset/{token}", reset.reset_submit, secret=["token"], methods=["POST"]
+        ),
         Route("/password/reset-done", reset.reset_done, methods=["GET"]),
         # Admin console (idp/admin/): pages share the sign-in pages through interactions
         Route("/admin/", admin_home.home, methods=["GET"]),
@@ -275,12 +284,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             yield
         runtime.db.dispose()
 
+    table = routes()
     app = Starlette(
-        routes=routes(),
+        routes=table,
         middleware=[
-            Middleware(RequestContextMiddleware),
+            Middleware(RequestContextMiddleware, paths=LoggedPaths(table)),
             Middleware(LatencyMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
+            Middleware(BodyLimitMiddleware, limit=settings.max_request_body),
         ],
         exception_handlers={
             DatabaseUnavailable: database_unavailable,

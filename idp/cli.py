@@ -25,6 +25,7 @@ from typer.exceptions import TyperException
 from idp.config import Settings, load_settings
 from idp.db import DatabaseUnavailable
 from idp.db.migrate import is_up_to_date, upgrade
+from idp.json_input import parse_json
 from idp.logging import configure_logging
 from idp.runtime import Runtime
 from idp.services import ServiceError
@@ -350,7 +351,7 @@ def clients_create(
     key_set = None
     if jwks is not None:
         try:
-            key_set = json.loads(jwks.read_text())
+            key_set = parse_json(jwks.read_bytes(), max_size=client_service.MAX_JWKS)
         except (OSError, ValueError) as exc:
             raise typer.BadParameter(f"cannot read the JWKS file: {exc}") from None
     new = client_service.NewClient(

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     """`json` for log collectors, `console` for people; `auto` is JSON in production."""
 
+    max_request_body: int = Field(default=65536, ge=4096, le=16 * 1024 * 1024)
+    """Largest request body, in bytes. A longer one is refused with 413 before it is read: at
+    once when its `Content-Length` says so, else as soon as that many bytes have arrived. JSON
+    documents (registration metadata, admin API bodies) are limited to 64 KiB whatever this
+    says, and to 16 levels of nesting."""
+
     authorization_code_lifetime: int = Field(default=60, ge=1, le=600)
     """Seconds an authorization code may be redeemed (single use)."""
 

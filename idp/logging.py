@@ -1,10 +1,13 @@
 """Structured logs: JSON in production, readable in development, a request id on every line.
 
-Never pass a password, code, token or secret to a logger: events carry identifiers only.
+Never pass a password, code, token or secret to a logger: events carry identifiers only. Should
+one slip through, fields are redacted by name (`idp.redaction`). Tracebacks never show local
+variables, and each is written once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -12,30 +15,28 @@ from typing import Any
 
 import structlog
 
-REDACTED_KEYS = frozenset(
-    {
-        "password",
-        "code",
-        "token",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "client_secret",
-        "secret",
-        "otp",
-        "totp_secret",
-        "code_verifier",
-        "authorization",
-        "cookie",
-    }
-)
+from idp.redaction import redact_fields
+
+# Set on an exception the application has logged (with its request id): the server's own
+# report of it is then left out, so that each traceback is written once.
+_LOGGED = "_idp_logged"
 
 
-def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    for key in list(event):
-        if key.lower() in REDACTED_KEYS:
-            event[key] = "[redacted]"
-    return event
+def mark_logged(exc: BaseException) -> None:
+    """Note that `exc` has been logged, so that the server does not log it again."""
+    with contextlib.suppress(AttributeError):  # a type without attributes: logged twice
+        setattr(exc, _LOGGED, True)
+
+
+class _ServerReportFilter(logging.Filter):
+    """Leaves out uvicorn's report of an exception the application has logged already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not getattr(exc, _LOGGED, False)
+
+
+_SERVER_REPORTS = _ServerReportFilter()
 
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
@@ -46,12 +47,16 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _redact,
+        redact_fields,
     ]
+    # Tracebacks are plain: never the local variables of each frame (they hold requests with
+    # their headers and cookies), and quick to write.
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     tracebacks: list[Any] = [structlog.processors.format_exc_info] if json else []
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
@@ -78,6 +83,7 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.error").addFilter(_SERVER_REPORTS)
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
     # Access logs carry full URLs (codes in query strings): our own middleware logs requests.
     logging.getLogger("uvicorn.access").disabled = True

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and access logs, security headers."""
+"""Pure ASGI middleware: request ids and access logs, security headers, request body size."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Any
 
 import structlog
 from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from idp.logging import get_logger
+from idp.logging import get_logger, mark_logged
+from idp.redaction import LoggedPaths
 
 log = get_logger("idp.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -19,10 +21,12 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 class RequestContextMiddleware:
     """Gives every request an id (kept from `X-Request-ID` when well-formed), binds it to every
-    log line, echoes it in the response and logs one line per request (path only, no query)."""
+    log line, echoes it in the response and logs one line per request (the path with its secrets
+    redacted by `paths`, no query), after the traceback of an exception that escaped."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, paths: LoggedPaths) -> None:
         self.app = app
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,13 +46,18 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
+        path = self.paths(scope["path"])
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            log.error("unhandled error", method=scope["method"], path=path, exc_info=exc)
+            mark_logged(exc)
+            raise
         finally:
             log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=path,
                 status=status["code"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
@@ -89,3 +98,60 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    """The request body went past the limit while the application was reading it."""
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over `limit` bytes with 413, before it is read: at once when its
+    `Content-Length` says so (nothing of it is read), else as soon as the bytes received pass
+    the limit (a chunked body). The application never sees more than `limit` bytes."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge
+            return message
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watch)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {
+                "error": "invalid_request",
+                "error_description": f"The request body is larger than {self.limit} bytes.",
+            },
+            status_code=413,
+            headers={"Cache-Control": "no-store", "Connection": "close"},
+        )
+        await response(scope, receive, send)

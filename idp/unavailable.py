@@ -42,7 +42,7 @@ def page_to_retry(request: Request) -> str | None:
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable", path=request.url.path)
+    log.warning("database unavailable")  # the request's line, with its id, says where
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
     if not wants_page(request):
         return JSONResponse(

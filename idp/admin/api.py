@@ -10,7 +10,6 @@ document is built.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from idp.admin import api_models as m
 from idp.db.models import Client
+from idp.json_input import JsonInputError, parse_json
 from idp.oauth import tokens
 from idp.runtime import Runtime
 from idp.services import Conflict, InvalidInput, NotFound, ServiceError
@@ -140,19 +140,15 @@ def _clean(value: Any) -> bool:
     return True
 
 
-async def _read_body(request: Request, model: type[BaseModel] | None) -> Any:
-    if model is None:
-        return None
-    raw = await request.body()
-    if not raw.strip():
-        raw = b"{}"
+async def _read_body(request: Request, model: type[BaseModel]) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in ("application/json", "") or len(raw) > MAX_BODY:
+    if content_type not in ("application/json", ""):
         raise ApiError(415, "invalid_request", "Send a JSON object (application/json).")
+    raw = await request.body()
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_request", "The body is not valid JSON.") from None
+        data = parse_json(raw if raw.strip() else b"{}", max_size=MAX_BODY)
+    except JsonInputError as exc:
+        raise ApiError(400, "invalid_request", f"The body is {exc}.") from None
     if not isinstance(data, dict) or not _clean(data):
         raise ApiError(400, "invalid_request", "The body must be a JSON object of clean text.")
     try:
@@ -181,10 +177,19 @@ def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
             params = [*request.path_params.values(), *request.query_params.values()]
             if not all(_clean_text(str(p)) for p in params):
                 raise ApiError(400, "invalid_request", "Parameters must be clean text.")
-            body = await _read_body(request, operation.body)
+            body = None
+            if operation.body is not None:
+                # Only an authenticated caller's body is read and parsed.
+                await run_in_threadpool(_authenticated, request, token)
+                body = await _read_body(request, operation.body)
         except ApiError as error:
             return _failure(error)
         return await run_in_threadpool(_run, request, token, body)
+
+    def _authenticated(request: Request, token: str) -> None:
+        runtime: Runtime = request.app.state.runtime
+        with runtime.db.read() as db:
+            authenticate(db, token)
 
     def _run(request: Request, token: str, body: Any) -> Response:
         runtime: Runtime = request.app.state.runtime

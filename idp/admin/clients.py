@@ -3,7 +3,6 @@ secret, disable and enable."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from idp.admin.pages import (
     show,
 )
 from idp.i18n import N_
+from idp.json_input import JsonInputError, parse_json
 from idp.oauth.claims import CLAIM_SCOPE
 from idp.oauth.scopes import KNOWN_SCOPES
 from idp.services import InvalidInput, ServiceError
@@ -129,7 +129,7 @@ def _submitted(call: Call) -> dict[str, Any]:
         "frontchannel_logout_uri": call.field("frontchannel_logout_uri", 2000),
         "auth_method": call.field("auth_method", 32),
         "jwks_uri": call.field("jwks_uri", 2000),
-        "jwks": call.field("jwks", 20000),
+        "jwks": call.field("jwks", client_service.MAX_JWKS),
         "grant_types": many("grant_types", client_service.GRANT_TYPES),
         "scopes": many("scopes", ALL_SCOPES),
         "allowed_claims": many("allowed_claims", CLAIMS),
@@ -146,8 +146,8 @@ def new_client(values: dict[str, Any]) -> client_service.NewClient:
     jwks = None
     if values["jwks"]:
         try:
-            jwks = json.loads(values["jwks"])
-        except ValueError:
+            jwks = parse_json(values["jwks"], max_size=client_service.MAX_JWKS)
+        except JsonInputError:
             raise InvalidInput(N_("the JWKS is not valid JSON")) from None
     scopes = list(values["scopes"])
     return client_service.NewClient(

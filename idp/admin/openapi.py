@@ -26,8 +26,10 @@ ERRORS = {
     "403": "The token does not grant the admin scope.",
     "404": "Nothing by that name.",
     "409": "Already exists.",
+    "413": "The body is larger than the limit (`max_request_body`).",
     "415": "The body is not JSON.",
 }
+BODY_ERRORS = ("413", "415")  # only for operations that take a body
 
 
 def _schemas() -> tuple[dict[str, Any], dict[type[BaseModel], str]]:
@@ -94,7 +96,7 @@ def document() -> dict[str, Any]:
             }
         }
         for code, description in ERRORS.items():
-            if code == "415" and op.body is None:
+            if code in BODY_ERRORS and op.body is None:
                 continue
             responses[code] = {"description": description, **error}
         operation: dict[str, Any] = {

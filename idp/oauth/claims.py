@@ -7,7 +7,6 @@ restricted `national_id` scope: asking for them by name does not get around that
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from idp.db.models import Client, PairwiseSubject, User
 from idp.i18n import N_
+from idp.json_input import JsonInputError, parse_json
 from idp.oauth.scopes import RESTRICTED_SCOPES, SCOPE_CLAIMS
 from idp.security import random_token
 
@@ -48,12 +48,10 @@ def parse_claims_parameter(raw: str | None) -> dict[str, dict[str, Any]] | None:
     """Check the `claims` request parameter (OIDC Core §5.5) and keep its known members."""
     if raw is None or raw == "":
         return None
-    if len(raw) > MAX_CLAIMS_PARAMETER:
-        raise ClaimsRequestError("The claims parameter is too long.")
     try:
-        value = json.loads(raw)
-    except ValueError:
-        raise ClaimsRequestError("The claims parameter is not valid JSON.") from None
+        value = parse_json(raw, max_size=MAX_CLAIMS_PARAMETER)
+    except JsonInputError as exc:
+        raise ClaimsRequestError(f"The claims parameter is {exc}.") from None
     if not isinstance(value, dict):
         raise ClaimsRequestError("The claims parameter must be a JSON object.")
     result: dict[str, dict[str, Any]] = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from idp.config import Settings
 from idp.db.models import UsedJti
+from idp.json_input import parse_json
 from idp.oauth.clients import OAuthClient
 from idp.oauth.fetch import JWKS_CACHE, FetchError
 
@@ -119,7 +119,7 @@ class PrivateKeyJwt:
         try:
             compact = jws.extract_compact(assertion.encode())
             header = compact.headers()
-            unverified = json.loads(compact.payload)
+            unverified = parse_json(compact.payload, max_size=MAX_ASSERTION)
         except (JoseError, ValueError):
             raise failed from None
         if not isinstance(unverified, dict) or not isinstance(unverified.get("sub"), str):

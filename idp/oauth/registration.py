@@ -11,16 +11,17 @@ scope or the admin scope. The answer carries a registration access token for
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from idp.db.models import Client
+from idp.json_input import JsonInputError, parse_json
 from idp.runtime import Runtime
 from idp.services import InvalidInput, ServiceError
 from idp.services import clients as client_service
@@ -71,14 +72,14 @@ def _bearer(request: Request) -> str:
 
 
 async def _metadata(request: Request) -> dict[str, Any]:
+    """The metadata of the body; read only once the caller's token has been checked."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
-    if content_type != "application/json" or len(raw) > MAX_BODY:
+    if content_type != "application/json":
         raise RegistrationError("invalid_client_metadata", "Send the metadata as a JSON object.")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise RegistrationError("invalid_client_metadata", "The body is not valid JSON.") from None
+        data = parse_json(await request.body(), max_size=MAX_BODY)
+    except JsonInputError as exc:
+        raise RegistrationError("invalid_client_metadata", f"The body is {exc}.") from None
     if not isinstance(data, dict):
         raise RegistrationError("invalid_client_metadata", "The metadata must be a JSON object.")
     return data
@@ -162,22 +163,33 @@ def metadata_of(client: Client, issuer: str) -> dict[str, Any]:
     return data
 
 
+INVALID_INITIAL_TOKEN = ("invalid_token", "The initial access token is invalid or used up.", 401)
+INVALID_REGISTRATION_TOKEN = ("invalid_token", "The registration access token is not valid.", 401)
+
+
 async def register(request: Request) -> Response:
+    """RFC 7591. The initial access token is checked before the body is read: without one,
+    nothing the caller sent is parsed."""
+    runtime: Runtime = request.app.state.runtime
+
+    def token_usable(token: str) -> bool:
+        with runtime.db.read() as db:
+            return registration_service.initial_token_usable(db, token)
+
     try:
         token = _bearer(request)
+        if not await run_in_threadpool(token_usable, token):
+            raise RegistrationError(*INVALID_INITIAL_TOKEN)
         data = await _metadata(request)
     except RegistrationError as error:
         return _error(error)
-    runtime: Runtime = request.app.state.runtime
 
     def work() -> Response:
         try:
             with runtime.db.transaction() as db:
                 token_id = registration_service.use_initial_token(db, token)
-                if token_id is None:
-                    raise RegistrationError(
-                        "invalid_token", "The initial access token is invalid or used up.", 401
-                    )
+                if token_id is None:  # used up meanwhile
+                    raise RegistrationError(*INVALID_INITIAL_TOKEN)
                 registered = client_service.register_client(
                     db,
                     new_client(data),
@@ -198,24 +210,37 @@ async def register(request: Request) -> Response:
     return await run_in_threadpool(work)
 
 
+def _registered(db: Session, token: str, client_id: str) -> Client:
+    """The e-service a registration access token manages, if it is `client_id` and enabled."""
+    client = registration_service.client_for_registration_token(db, token)
+    if client is None or client.client_id != client_id or client.disabled:
+        raise RegistrationError(*INVALID_REGISTRATION_TOKEN)
+    return client
+
+
 async def configuration(request: Request) -> Response:
-    """RFC 7592: GET reads, PUT replaces, DELETE removes (disables) the registration."""
+    """RFC 7592: GET reads, PUT replaces, DELETE removes (disables) the registration. A PUT's
+    body is read only once its registration access token has been checked."""
     client_id = str(request.path_params["client_id"])[:128]
+    runtime: Runtime = request.app.state.runtime
+
+    def check(token: str) -> None:
+        with runtime.db.read() as db:
+            _registered(db, token, client_id)
+
     try:
         token = _bearer(request)
-        data = await _metadata(request) if request.method == "PUT" else None
+        data = None
+        if request.method == "PUT":
+            await run_in_threadpool(check, token)
+            data = await _metadata(request)
     except RegistrationError as error:
         return _error(error)
-    runtime: Runtime = request.app.state.runtime
 
     def work() -> Response:
         try:
             with runtime.db.transaction() as db:
-                client = registration_service.client_for_registration_token(db, token)
-                if client is None or client.client_id != client_id or client.disabled:
-                    raise RegistrationError(
-                        "invalid_token", "The registration access token is not valid.", 401
-                    )
+                client = _registered(db, token, client_id)
                 actor = f"dcr:{client_id}"
                 if request.method == "DELETE":
                     client_service.set_disabled(db, client_id, True, actor=actor)

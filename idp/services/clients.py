@@ -39,6 +39,7 @@ GRANTABLE_RESTRICTED = RESTRICTED_SCOPES | {ADMIN_SCOPE}
 CONTACT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_CONTACTS = 10
 MAX_LEGAL_BASIS = 2000
+MAX_JWKS = 20000  # bytes of a key set given as JSON text (console, command line)
 
 
 @dataclass(frozen=True)

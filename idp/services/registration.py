@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from idp import events
@@ -67,21 +67,34 @@ def issue_initial_token(
     return IssuedToken(token, uses, row.expires_at)
 
 
+def _usable(token_hash: str) -> ColumnElement[bool]:
+    """The initial access token with this hash, while it has uses left and is in force."""
+    return and_(
+        InitialAccessToken.token_hash == token_hash,
+        InitialAccessToken.uses_left > 0,
+        InitialAccessToken.expires_at > datetime.now(UTC),
+        InitialAccessToken.revoked_at.is_(None),
+    )
+
+
+def initial_token_usable(session: Session, token: str) -> bool:
+    """Whether an initial access token could register an e-service now (nothing is spent):
+    checked before a registration's body is read."""
+    if not token or len(token) > MAX_TOKEN:
+        return False
+    found = session.scalar(select(InitialAccessToken.id).where(_usable(hash_secret(token))))
+    return found is not None
+
+
 def use_initial_token(session: Session, token: str) -> int | None:
     """Spend one use of an initial access token; its id, or None if it is not valid now.
     Atomic: two registrations racing for the last use cannot both get it."""
     if not token or len(token) > MAX_TOKEN:
         return None
-    now = datetime.now(UTC)
     token_hash = hash_secret(token)
     result = session.execute(
         update(InitialAccessToken)
-        .where(
-            InitialAccessToken.token_hash == token_hash,
-            InitialAccessToken.uses_left > 0,
-            InitialAccessToken.expires_at > now,
-            InitialAccessToken.revoked_at.is_(None),
-        )
+        .where(_usable(token_hash))
         .values(uses_left=InitialAccessToken.uses_left - 1)
         .execution_options(synchronize_session=False)
     )

@@ -1,4 +1,5 @@
-"""An e-service allowed the admin scope, and its access token (client credentials)."""
+"""An e-service allowed the admin scope, and its access token (client credentials); an initial
+access token for dynamic registration."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from starlette.testclient import TestClient
 
 from idp.runtime import Runtime
 from idp.services import clients as client_service
+from idp.services import registration as registration_service
 
 
 @dataclass
@@ -41,3 +43,10 @@ def token(http: TestClient, api: ApiClient, scope: str = "admin") -> str:
     )
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+def initial_token(runtime: Runtime, uses: int = 1) -> str:
+    with runtime.db.transaction() as db:
+        return registration_service.issue_initial_token(
+            db, uses=uses, expires_in=600, actor="test"
+        ).token

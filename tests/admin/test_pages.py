@@ -166,6 +166,19 @@ def test_the_wizard_refuses_bad_redirect_uris_with_a_clear_message(
         assert db.scalar(select(Client).where(Client.name == "Land registry")) is None
 
 
+def test_the_wizard_refuses_a_deeply_nested_jwks_with_a_clear_message(
+    console: Console, admin: Citizen, runtime: Runtime
+) -> None:
+    wizard = console.open(admin, "/admin/clients/new")
+    nested = "[" * 5000 + "]" * 5000
+    fields = {**WIZARD, "auth_method": "private_key_jwt", "jwks": nested}
+    sent = console.post_form(wizard, "/admin/clients/new", fields)
+    assert sent.status_code == 400
+    assert "the jwks is not valid json" in sent.text.lower()
+    with runtime.db.read() as db:
+        assert db.scalar(select(Client).where(Client.name == "Land registry")) is None
+
+
 def test_the_wizard_registers_an_e_service_and_shows_its_secret_once(
     console: Console, admin: Citizen, runtime: Runtime
 ) -> None:

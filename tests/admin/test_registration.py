@@ -14,7 +14,7 @@ from idp.config import Settings
 from idp.db.models import Client, Event
 from idp.runtime import Runtime
 from idp.security import hash_secret
-from idp.services import registration as registration_service
+from tests.admin.api_helpers import initial_token
 
 METADATA = {
     "client_name": "Ministry of Culture",
@@ -27,13 +27,6 @@ METADATA = {
     "contacts": ["it@culture.example.am"],
     "logo_uri": "https://culture.example.am/logo.png",
 }
-
-
-def initial_token(runtime: Runtime, uses: int = 1) -> str:
-    with runtime.db.transaction() as db:
-        return registration_service.issue_initial_token(
-            db, uses=uses, expires_in=600, actor="test"
-        ).token
 
 
 def register(http: TestClient, token: str | None, body: dict[str, object]) -> object:
