@@ -19,7 +19,7 @@ from idp.auth import passwords, recovery, sessions, totp
 from idp.auth.newpassword import PASSWORD_ERRORS, change_password, password_problem
 from idp.db.models import SsoSession, TokenGrant
 from idp.i18n import N_
-from idp.logout.ending import log_out, logout_everywhere
+from idp.logout.ending import end_everything, log_out, logout_everywhere
 from idp.oauth import consents
 from idp.oauth.claims import CLAIM_LABELS, consent_claims
 from idp.oauth.tokens import revoke_grant
@@ -45,7 +45,10 @@ CODE_ERRORS = {
     "expired": N_("This set-up took too long. Start again."),
 }
 DONE = {
-    "password": N_("Your password was changed."),
+    "password": N_(
+        "Your password was changed. You are signed out on your other devices, and e-services "
+        "will ask you to sign in again."
+    ),
     "totp": N_("Your new authenticator app is set up; the old one no longer works."),
     "session": N_("The session was signed out."),
     "revoked": N_("The e-service no longer receives your information."),
@@ -117,7 +120,10 @@ def _password_submit(call: Call) -> Response:
     if problem:
         return go(f"{here}?error={problem}")
     change_password(call.db, user, call.field("password"), reason="account")
-    events.record(call.db, "account.password_changed", user_id=user.id, ip=_ip(call))
+    ended = end_everything(call.db, user.id, "password_changed", keep_sid=call.citizen.sso.sid)
+    events.record(
+        call.db, "account.password_changed", user_id=user.id, ip=_ip(call), sessions_ended=ended
+    )
     return go("/account?done=password")
 
 
