@@ -192,8 +192,10 @@ class Settings(BaseSettings):
     at the last entry removed, so what remains still verifies (export them first)."""
 
     admin_reauth_seconds: int = Field(default=300, ge=30, le=3600)
-    """Sensitive administrative actions (rotating keys, disabling an e-service or a citizen) need
-    an authentication at most this many seconds old; otherwise the administrator signs in again."""
+    """Every action of the admin console (registering an e-service, rotating a secret or a key,
+    disabling, enabling, unlocking, resetting a second factor, ending sessions) needs an
+    authentication at most this many seconds old; otherwise the administrator signs in again
+    and the action is not done."""
 
     initial_access_token_lifetime: int = Field(default=86400, ge=60, le=30 * 86400)
     """Default seconds an initial access token for dynamic client registration stays valid."""

@@ -1,8 +1,9 @@
 """ "This wasn't me": a citizen reports a use of their identity they do not recognise.
 
 In one transaction: every session ends and every token grant is revoked, with a back-channel
-logout queued for each e-service involved (`idp.logout.ending.logout_everywhere`); the password
-must be changed at the next sign-in; and a report is filed for the administrators.
+logout queued for each e-service involved, as whenever an account is recovered
+(`idp.logout.ending.end_everything`); the password must be changed at the next sign-in; and a
+report is filed for the administrators.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from idp import events
 from idp.db.models import Event, SecurityReport, TokenGrant, User
-from idp.logout.ending import logout_everywhere
+from idp.logout.ending import end_everything
 
 REASON = "reported_not_me"
 
@@ -36,7 +37,7 @@ def live_grants(db: Session, user_id: int) -> int:
 
 def report_not_me(db: Session, user: User, event: Event, *, ip: str | None) -> SecurityReport:
     grants = live_grants(db, user.id)
-    ended = logout_everywhere(db, user.id, REASON)
+    ended = end_everything(db, user.id, REASON)
     user.must_change_password = True
     report = SecurityReport(
         user_id=user.id,

@@ -7,9 +7,10 @@ sign-in pages citizens use. They resume at `/admin/resume/<id>`, which checks th
 and returns to the page asked for. A signed-in citizen who is not an administrator gets 403 on
 every admin URL.
 
-Administrators always sign in with a second factor (`substantial`). Sensitive actions
-(rotating keys, disabling an e-service or a citizen) also need an authentication at most
-`admin_reauth_seconds` old; an older one signs in again (`force_login`).
+Administrators always sign in with a second factor (`substantial`). Every action (each POST
+of the console, see `idp.admin.pages.admin_view`) also needs an authentication at most
+`admin_reauth_seconds` old; an older one signs in again (`force_login`) before anything is
+done.
 """
 
 from __future__ import annotations

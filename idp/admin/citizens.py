@@ -84,7 +84,6 @@ disable_citizen = admin_view(
         lambda call, name: user_service.set_disabled(call.db, name, True, actor=call.admin.actor),
         "disabled",
     ),
-    fresh=True,
     back=_back,
 )
 enable_citizen = admin_view(
@@ -105,7 +104,6 @@ reset_second_factor = admin_view(
         lambda call, name: user_service.reset_second_factor(call.db, name, actor=call.admin.actor),
         "second_factor_reset",
     ),
-    fresh=True,
     back=_back,
 )
 end_sessions = admin_view(

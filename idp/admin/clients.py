@@ -203,7 +203,7 @@ def _secret_page(call: Call, registered: client_service.Registered, title: str) 
     )
 
 
-register_page = admin_view(_register_form)
+register_page = admin_view(_register_form, fresh=True)  # its POST will need it: ask first
 register_submit = admin_view(_register, back=lambda request: "/admin/clients/new")
 
 
@@ -242,5 +242,5 @@ def _set_disabled(disabled: bool) -> Any:
 
 client_page = admin_view(_detail)
 rotate_secret = admin_view(_rotate, back=_back_to_detail)
-disable_client = admin_view(_set_disabled(True), fresh=True, back=_back_to_detail)
+disable_client = admin_view(_set_disabled(True), back=_back_to_detail)
 enable_client = admin_view(_set_disabled(False), back=_back_to_detail)

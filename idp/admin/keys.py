@@ -1,4 +1,4 @@
-"""Admin page for signing keys: list, rotate, retire (both need a fresh authentication)."""
+"""Admin page for signing keys: list, rotate, retire."""
 
 from __future__ import annotations
 
@@ -54,5 +54,5 @@ def _retire(call: Call) -> Response:
 
 
 keys_page = admin_view(_list)
-rotate_key = admin_view(_rotate, fresh=True, back=lambda request: HOME)
-retire_key = admin_view(_retire, fresh=True, back=lambda request: HOME)
+rotate_key = admin_view(_rotate, back=lambda request: HOME)
+retire_key = admin_view(_retire, back=lambda request: HOME)

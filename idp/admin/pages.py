@@ -1,4 +1,10 @@
-"""What every admin page shares: the access check, one transaction, the frame, pagination."""
+"""What every admin page shares: the access check, one transaction, the frame, pagination.
+
+Every action of the console (a POST: registering an e-service, rotating a secret or a key,
+disabling or enabling, unlocking, resetting a second factor, ending sessions, ...) yields a
+credential or changes who may do what, so `admin_view` asks each for a fresh sign-in
+(`SAFE_METHODS` excepted); an action added later cannot forget it.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from idp.templating import render
 
 PAGE_SIZE = 20
 MAX_FIELD = 4000
+SAFE_METHODS = frozenset({"GET", "HEAD"})  # read only: no fresh sign-in needed
 
 
 @dataclass
@@ -115,7 +122,11 @@ def admin_view(
 ) -> Callable[[Request], Awaitable[Response]]:
     """An admin page or action: CSRF checked on POST, then the administrator (or a sign-in, or
     403), then `view` in one transaction. A refused action (ServiceError) is shown by
-    `on_error`."""
+    `on_error`.
+
+    Every action (any method but GET and HEAD) needs an authentication at most
+    `admin_reauth_seconds` old; an older one signs in again first, and nothing is done.
+    `fresh` asks the same of a page (e.g. a form whose input would be lost on the way)."""
 
     async def endpoint(request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
@@ -133,7 +144,8 @@ def admin_view(
     def _run(request: Request, form: FormData | None, return_to: str) -> Response:
         runtime: Runtime = request.app.state.runtime
         with runtime.db.transaction() as db:
-            admin = require_admin(db, runtime, request, return_to=return_to, fresh=fresh)
+            sensitive = fresh or request.method not in SAFE_METHODS
+            admin = require_admin(db, runtime, request, return_to=return_to, fresh=sensitive)
             if not isinstance(admin, Admin):
                 return admin
             call = Call(request, db, runtime, admin, form)

@@ -163,6 +163,22 @@ def record_progress(db: Session, interaction: Interaction, *, user_id: int, amr:
     db.flush()
 
 
+def restart_for(db: Session, user_id: int) -> int:
+    """Send every unfinished sign-in of a citizen back to its first step: what it proved so far
+    no longer counts (the password or second factor changed). Returns how many."""
+    done = db.execute(
+        update(Interaction)
+        .where(
+            Interaction.user_id == user_id,
+            Interaction.completed_at.is_(None),
+            Interaction.expires_at > datetime.now(UTC),
+        )
+        .values(user_id=None, amr=[])
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(done, "rowcount", 0) or 0)
+
+
 def describe(interaction: Interaction) -> dict[str, Any]:
     """What a log line may say about an interaction (no request parameters)."""
     return {"interaction": interaction.id, "client_id": interaction.client_id}

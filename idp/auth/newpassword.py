@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from idp.auth import passwords
 from idp.auth.blocklist import is_blocked
-from idp.db.models import User
+from idp.db.models import PasswordReset, User
 from idp.i18n import N_
 
 PASSWORD_ERRORS = {
@@ -63,3 +64,15 @@ def change_password(session: Session, user: User, password: str, *, reason: str)
     user.password_changed_at = datetime.now(UTC)
     user.must_change_password = False
     session.flush()
+
+
+def void_reset_links(session: Session, user_id: int) -> int:
+    """Use up every password-reset link of a citizen not used yet; returns how many there were
+    (of two simultaneous uses of one link, exactly one sees it)."""
+    used = session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+        .values(used_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(used, "rowcount", 0) or 0)

@@ -2,7 +2,8 @@
 
 The answer is the same whether or not the account exists, and the email leaves after the
 response (so the time does not tell either). The link sets a new password only: signing in
-still takes the second factor. A reset ends every session of the citizen and lifts a lock.
+still takes the second factor. A reset ends every session and grant of the citizen, telling
+the e-services (`idp.logout.ending.end_everything`), and lifts a lock.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -19,13 +20,14 @@ from starlette.responses import Response
 
 from idp import events, i18n
 from idp.auth import flow, interactions, passwords, sessions
-from idp.auth.newpassword import change_password, password_problem
+from idp.auth.newpassword import change_password, password_problem, void_reset_links
 from idp.auth.pages import expired, field, locale_of, page, runtime, with_error
 from idp.auth.views import password_errors
 from idp.csrf import verify_csrf
 from idp.db.models import Interaction, PasswordReset, User
 from idp.i18n import N_
 from idp.logging import get_logger
+from idp.logout.ending import end_everything
 from idp.mail import Mail, Mailer, MailError
 from idp.security import hash_secret, random_token
 from idp.services.users import normalize_username
@@ -263,17 +265,10 @@ def _reset_submit(request: Request, password: str, confirm: str) -> Response:
         problem = password_problem(user, password, confirm)
         if problem:
             return with_error(reset_url(token), problem)
-        now = datetime.now(UTC)
-        used = db.execute(
-            update(PasswordReset)
-            .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if not getattr(used, "rowcount", 0):
+        if not void_reset_links(db, user.id):  # another tab used it just now
             return _link_expired(request)
         change_password(db, user, password, reason="reset")
-        ended = sessions.end_all_sessions(db, user.id, reason="password_reset")
+        ended = end_everything(db, user.id, "password_reset")
         rt.throttle.unlock(db, user.id)
         events.record(
             db,

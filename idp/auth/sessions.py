@@ -136,11 +136,14 @@ def end_session(db: Session, sso: SsoSession, *, reason: str) -> None:
     events.record(db, "session.ended", user_id=sso.user_id, sid=sso.sid, reason=reason)
 
 
-def end_all_sessions(db: Session, user_id: int, *, reason: str) -> int:
-    """End every live session of a citizen; returns how many were ended."""
+def end_all_sessions(db: Session, user_id: int, *, reason: str, keep_sid: str | None = None) -> int:
+    """End every live session of a citizen (but the one `keep_sid` names, if given); returns
+    how many were ended."""
+    live = (SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
+    kept = (SsoSession.sid != keep_sid,) if keep_sid is not None else ()
     ended = db.execute(
         update(SsoSession)
-        .where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
+        .where(*live, *kept)
         .values(ended_at=datetime.now(UTC))
         .execution_options(synchronize_session="fetch")
     )

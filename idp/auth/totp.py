@@ -3,6 +3,12 @@
 Each code is accepted once per citizen, also when the same code is submitted twice at the same
 moment: acceptance is an atomic conditional UPDATE of `totp_credentials.last_used_step`, so of
 two transactions presenting a code of the same (or an older) step exactly one wins.
+
+Setting up an app: a new seed is shown, *sealed* (encrypted) for the sign-in that showed it
+(the interaction of the sign-in pages, the session of the account pages), and stored nowhere
+else. Only a code from it, presented in that same sign-in, makes it the citizen's app
+(`confirm`): a seed shown to another browser, say to someone who knows the password, can never
+become the citizen's app, and each new sign-in shows a new seed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from idp.db.inserts import upsert
 from idp.db.models import TotpCredential, User
 from idp.security import SecretBox
 
@@ -31,7 +38,7 @@ CODE = re.compile(r"^[0-9]{6}$")
 
 
 class AlreadyEnrolled(Exception):
-    """The citizen already has a confirmed authenticator app; remove it first."""
+    """The citizen already has a confirmed authenticator app (set up meanwhile elsewhere)."""
 
 
 def new_secret() -> str:
@@ -84,13 +91,10 @@ def verify_and_consume(
     box: SecretBox,
     *,
     now: datetime | None = None,
-    allow_unconfirmed: bool = False,
 ) -> bool:
     """Accept the code if it is valid now and newer than the last one accepted, once.
-
-    Sign-in uses confirmed credentials only; `confirm` passes `allow_unconfirmed`.
-    """
-    if credential.confirmed_at is None and not allow_unconfirmed:
+    Only a confirmed app signs anyone in."""
+    if credential.confirmed_at is None:
         return False
     step = matching_step(box.decrypt(credential.secret_encrypted), code, now=now)
     if step is None:
@@ -110,38 +114,70 @@ def verify_and_consume(
     return True
 
 
-def enrol(session: Session, user: User, box: SecretBox) -> tuple[TotpCredential, str]:
-    """Start enrolment: an unconfirmed credential with a new seed (replacing an unconfirmed
-    one). Returns it and the seed, to show once as a QR code and as text."""
-    secret = new_secret()
-    credential = user.totp
-    if credential is not None and credential.confirmed_at is not None:
-        raise AlreadyEnrolled("an authenticator app is already set up for this account")
-    if credential is None:
-        credential = TotpCredential(user_id=user.id, secret_encrypted=box.encrypt(secret))
-        user.totp = credential
-    else:
-        credential.secret_encrypted = box.encrypt(secret)
-        credential.last_used_step = None
-        credential.created_at = datetime.now(UTC)
-    session.flush()
-    return credential, secret
+def seal(box: SecretBox, secret: str, *, bound_to: str, now: datetime | None = None) -> str:
+    """A seed being set up, encrypted for one sign-in (`bound_to`: an interaction id or a
+    session's `sid`), with the time it was made."""
+    made = int((now or datetime.now(UTC)).timestamp())
+    return box.encrypt(f"{bound_to}:{made}:{secret}")
+
+
+def unseal(
+    box: SecretBox,
+    sealed: str,
+    *,
+    bound_to: str,
+    max_age: int | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """The seed of `sealed` if it was made for `bound_to` (at most `max_age` seconds ago);
+    None for anything else: another sign-in's seed, a stale, tampered or foreign value."""
+    try:
+        owner, made, secret = box.decrypt(sealed).rsplit(":", 2)
+        age = int((now or datetime.now(UTC)).timestamp()) - int(made)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(owner, bound_to) or (max_age is not None and age > max_age):
+        return None
+    return secret
 
 
 def confirm(
     session: Session,
-    credential: TotpCredential,
+    user: User,
+    secret: str,
     code: str,
     box: SecretBox,
     *,
+    replace: bool,
     now: datetime | None = None,
 ) -> bool:
-    """Finish enrolment with a valid code from the app (which is then used up)."""
-    if not verify_and_consume(session, credential, code, box, now=now, allow_unconfirmed=True):
+    """Make `secret` the citizen's authenticator app, if `code` is a code of it now (the code
+    is then used up). With `replace` it takes the place of a confirmed app; without, a
+    confirmed app already there (set up meanwhile in another sign-in) raises AlreadyEnrolled.
+    One statement, so that of two simultaneous set-ups without `replace` exactly one wins."""
+    now = now or datetime.now(UTC)
+    step = matching_step(secret, code, now=now)
+    if step is None:
         return False
-    if credential.confirmed_at is None:
-        credential.confirmed_at = now or datetime.now(UTC)
-        session.flush()
+    values = {
+        "secret_encrypted": box.encrypt(secret),
+        "confirmed_at": now,
+        "last_used_step": step,
+        "created_at": now,
+    }
+    statement = upsert(session, TotpCredential).values(user_id=user.id, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[TotpCredential.user_id],
+        set_=values,
+        where=None if replace else TotpCredential.confirmed_at.is_(None),
+    ).returning(TotpCredential.id)
+    previous = user.totp
+    written = session.execute(statement).scalar_one_or_none()
+    if previous is not None:
+        session.expire(previous)
+    session.expire(user, ["totp"])  # read again when next used
+    if written is None:
+        raise AlreadyEnrolled("an authenticator app was set up meanwhile for this account")
     return True
 
 

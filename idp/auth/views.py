@@ -521,12 +521,22 @@ async def enrol_page(request: Request) -> Response:
     return await _at_step(request, "enrol", _enrol_page)
 
 
+def _pending_seed(request: Request, interaction: Interaction) -> str | None:
+    """The seed this sign-in (and no other) has shown, if any."""
+    sealed = interaction.signin.get("totp_pending")
+    if not isinstance(sealed, str):
+        return None
+    return totp.unseal(runtime(request).secrets, sealed, bound_to=interaction.id)
+
+
 def _enrol_page(db: Session, request: Request, interaction: Interaction, user: User) -> Response:
+    """A new seed for this sign-in; shown again when this page is (the app may have it)."""
     rt = runtime(request)
-    if user.totp is not None:  # unconfirmed: show the same key again
-        secret = rt.secrets.decrypt(user.totp.secret_encrypted)
-    else:
-        _credential, secret = totp.enrol(db, user, rt.secrets)
+    secret = _pending_seed(request, interaction)
+    if secret is None:
+        secret = totp.new_secret()
+        sealed = totp.seal(rt.secrets, secret, bound_to=interaction.id)
+        flow.set_signin(interaction, totp_pending=sealed)
     _ = translator(request, interaction)
     issuer_name = urlsplit(rt.settings.issuer).hostname or "idp"
     uri = totp.provisioning_uri(secret, account=user.username, issuer_name=issuer_name)
@@ -565,7 +575,8 @@ def _enrol_submit(
 ) -> Response:
     rt = runtime(request)
     here = flow.url(interaction, "enrol")
-    if user.totp is None:
+    secret = _pending_seed(request, interaction)
+    if secret is None:  # nothing shown in this sign-in yet
         return flow.go(here)
     if not code.strip():
         return with_error(here, "missing")
@@ -575,7 +586,11 @@ def _enrol_submit(
         if verdict.locked:
             return with_error(here, "locked")
         return with_error(here, "throttled", wait=verdict.retry_after or 0)
-    if not totp.confirm(db, user.totp, code, rt.secrets):
+    try:
+        confirmed = totp.confirm(db, user, secret, code, rt.secrets, replace=False)
+    except totp.AlreadyEnrolled:  # set up meanwhile in another sign-in: ask for its code
+        return flow.go(here)
+    if not confirmed:
         rt.throttle.record_failure(db, user_id=user.id, ip=ip)
         _event(
             db,
@@ -588,7 +603,7 @@ def _enrol_submit(
         )
         return with_error(here, "code")
     flow.factor_passed(db, interaction, user, "otp")
-    flow.set_signin(interaction, show_codes=True)
+    flow.set_signin(interaction, show_codes=True, totp_pending=None)
     _event(db, request, interaction, "auth.totp_enrol", user_id=user.id)
     return _advance(db, interaction, user, request)
 

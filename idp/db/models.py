@@ -218,7 +218,8 @@ class Interaction(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     amr: Mapped[list[str]] = mapped_column(JSONType(), default=list)
     browser_hash: Mapped[str | None] = mapped_column(String(64))
-    # The sign-in pages' own bookkeeping (username typed, pages still to show); no secrets.
+    # The sign-in pages' own bookkeeping (username typed, pages still to show); no secret in
+    # the clear (an authenticator seed being set up is kept sealed: `idp.auth.totp.seal`).
     signin: Mapped[dict[str, Any]] = mapped_column(JSONType(), default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -2,8 +2,10 @@
 
 Refresh tokens: when one session is logged out, the grants issued under it are revoked unless
 they were granted `offline_access` (Back-Channel Logout 1.0 §2.7: offline access is meant to
-outlive the session). Signing out everywhere (account disabled, all sessions ended) revokes
-every grant of the citizen, offline access included.
+outlive the session). Signing out everywhere (all sessions ended) revokes every grant of the
+citizen, offline access included. When the account's credentials change or it is recovered
+(`end_everything`), codes not yet redeemed, sign-ins in progress and password-reset links go
+too.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import events
+from idp.auth import interactions
+from idp.auth.newpassword import void_reset_links
 from idp.auth.sessions import end_all_sessions, end_session
 from idp.db.models import Client, SsoSession, TokenGrant, User
 from idp.logout import outbox, participants
 from idp.oauth.claims import subject_for
-from idp.oauth.tokens import revoke_grant
+from idp.oauth.tokens import expire_codes, revoke_grant
 
 OFFLINE_ACCESS = "offline_access"
 
@@ -105,11 +109,13 @@ def log_out(
     return ended
 
 
-def logout_everywhere(db: Session, user_id: int, reason: str) -> int:
-    """Sign a citizen out of everything: end every session, revoke every grant, and queue a
-    back-channel logout naming the citizen (`sub`, no `sid`: all of their sessions there) for
-    every e-service of a live session or a live grant. The outbox worker delivers them.
-    Returns how many sessions were ended."""
+def logout_everywhere(
+    db: Session, user_id: int, reason: str, *, keep_sid: str | None = None
+) -> int:
+    """Sign a citizen out of everything: end every session (but the one `keep_sid` names, if
+    given), revoke every grant, and queue a back-channel logout naming the citizen (`sub`, no
+    `sid`: all of their sessions there) for every e-service of a live session or a live grant.
+    The outbox worker delivers them. Returns how many sessions were ended."""
     now = datetime.now(UTC)
     live_sessions = list(
         db.scalars(
@@ -133,7 +139,7 @@ def logout_everywhere(db: Session, user_id: int, reason: str) -> int:
         for client in db.scalars(select(Client).where(Client.client_id.in_(granted))):
             if not client.disabled:
                 served[client.client_id] = client
-    count = end_all_sessions(db, user_id, reason=reason)
+    count = end_all_sessions(db, user_id, reason=reason, keep_sid=keep_sid)
     for grant in live_grants:
         revoke_grant(db, grant.id, reason=reason)
     user = db.get(User, user_id)
@@ -160,3 +166,18 @@ def logout_everywhere(db: Session, user_id: int, reason: str) -> int:
         backchannel=notified,
     )
     return count
+
+
+def end_everything(db: Session, user_id: int, reason: str, *, keep_sid: str | None = None) -> int:
+    """The account's credentials changed or it was recovered (a new password, the second factor
+    reset, the role changed, the account disabled, "this wasn't me"): nothing obtained before
+    may outlive it. Every session ends (but the citizen's current one when `keep_sid` names
+    it, for a change they just made there), every grant is revoked with a back-channel logout
+    to each e-service involved (`logout_everywhere`), codes not yet redeemed stop working,
+    sign-ins in progress start again from the password, and password-reset links already sent
+    are used up. One transaction, the caller's. Returns how many sessions were ended."""
+    ended = logout_everywhere(db, user_id, reason, keep_sid=keep_sid)
+    expire_codes(db, user_id)
+    interactions.restart_for(db, user_id)
+    void_reset_links(db, user_id)
+    return ended

@@ -334,6 +334,23 @@ def use_authorization_code(db: Session, text: str, client_id: str) -> Authorizat
     return row
 
 
+def expire_codes(db: Session, user_id: int) -> int:
+    """Make a citizen's codes not yet redeemed unusable (they answer `invalid_grant`, as an
+    expired code does); returns how many."""
+    now = _now()
+    done = db.execute(
+        update(AuthorizationCode)
+        .where(
+            AuthorizationCode.user_id == user_id,
+            AuthorizationCode.used_at.is_(None),
+            AuthorizationCode.expires_at > now,
+        )
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(done)
+
+
 def revoke_access_token(db: Session, row: AccessToken) -> None:
     if row.revoked_at is None:
         row.revoked_at = _now()

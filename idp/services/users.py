@@ -17,10 +17,9 @@ from sqlalchemy.orm import Session
 from idp import events
 from idp.auth import throttle
 from idp.auth.passwords import PasswordRejected, check_policy, hash_password
-from idp.auth.sessions import end_all_sessions
 from idp.db.models import RecoveryCode, SsoSession, TotpCredential, User
 from idp.i18n import N_
-from idp.logout.ending import logout_everywhere
+from idp.logout.ending import end_everything, logout_everywhere
 from idp.security import SecretBox
 from idp.services.errors import Conflict, InvalidInput, NotFound
 
@@ -162,11 +161,11 @@ def list_users(
 
 
 def set_disabled(session: Session, username: str, disabled: bool, *, actor: str) -> User:
-    """Disable (ending every session) or enable an account."""
+    """Disable (ending every session and grant, the e-services told) or enable an account."""
     user = get_user(session, username)
     if disabled and user.disabled_at is None:
         user.disabled_at = datetime.now(UTC)
-        logout_everywhere(session, user.id, "account_disabled")  # e-services are told too
+        end_everything(session, user.id, "account_disabled")
     elif not disabled:
         user.disabled_at = None
     events.record(
@@ -212,12 +211,13 @@ def search_users(
 
 
 def set_admin(session: Session, username: str, admin: bool, *, actor: str) -> User:
-    """Grant or revoke the administrator role; either way the account's sessions end, so
-    that the next sign-in happens under the new role (admins always with a second factor)."""
+    """Grant or revoke the administrator role; either way the account's sessions and grants
+    end (the e-services told), so that the next sign-in happens under the new role (admins
+    always with a second factor)."""
     user = get_user(session, username)
     if user.is_admin != admin:
         user.is_admin = admin
-        end_all_sessions(session, user.id, reason="role_changed")
+        end_everything(session, user.id, "role_changed")
     events.record(
         session,
         "admin.user_admin_granted" if admin else "admin.user_admin_revoked",
@@ -230,7 +230,7 @@ def set_admin(session: Session, username: str, admin: bool, *, actor: str) -> Us
 
 def reset_second_factor(session: Session, username: str, *, actor: str) -> User:
     """Remove the authenticator app and recovery codes (the citizen enrols again at the next
-    sign-in) and end every session."""
+    sign-in) and end every session and grant, the e-services told."""
     user = get_user(session, username)
     had_totp = user.totp is not None
     if user.totp is not None:
@@ -241,7 +241,7 @@ def reset_second_factor(session: Session, username: str, *, actor: str) -> User:
         .where(RecoveryCode.user_id == user.id)
         .execution_options(synchronize_session=False)
     )
-    end_all_sessions(session, user.id, reason="second_factor_reset")
+    end_everything(session, user.id, "second_factor_reset")
     events.record(
         session,
         "admin.user_second_factor_reset",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+import pyotp
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from idp.db.models import SecurityReport, SsoSession, User
+from idp.db.models import SecurityReport, SsoSession, TotpCredential, User
 from idp.runtime import Runtime
 from tests.admin.conftest import Console
-from tests.protocol.conftest import Flow, redeem, register
+from tests.protocol.conftest import Flow, redeem, register, sign_in
 from tests.signin.helpers import Citizen, add_citizen, forms
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -147,3 +150,45 @@ def _csrf(html: str) -> str:
         if "csrf_token" in form.fields:
             return form.fields["csrf_token"]
     raise AssertionError("no CSRF token")
+
+
+def test_a_new_app_is_set_up_only_in_the_session_that_showed_its_seed(
+    client: TestClient, runtime: Runtime
+) -> None:
+    who = add_citizen(runtime, "mariam", email="mariam@example.am")
+    here, elsewhere = Console(client, runtime), Console(new_browser(client), runtime)
+    for browser in (here, elsewhere):
+        sign_in(browser.client, runtime, who)  # type: ignore[arg-type]
+
+    def setup_page(browser: Console) -> tuple[httpx.Response, str, str]:
+        page = browser.get("/account/security/totp")
+        assert page.status_code == 200, page.text
+        seed = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page.text)
+        [form] = [f for f in forms(page.text) if f.action == "/account/security/totp"]
+        assert seed
+        return page, seed.group(1).replace(" ", ""), form.fields["sealed"]
+
+    _, seed_elsewhere, sealed_elsewhere = setup_page(elsewhere)
+    page, seed_here, _ = setup_page(here)
+    assert seed_here != seed_elsewhere
+
+    # The seed shown to the other browser, and a code of it, sent from this one: refused.
+    planted = here.post_form(
+        page,
+        "/account/security/totp",
+        {"sealed": sealed_elsewhere, "code": pyotp.TOTP(seed_elsewhere).now()},
+    )
+    assert planted.headers["location"] == "/account/security/totp?error=expired"
+    with runtime.db.read() as db:
+        app = db.scalar(select(TotpCredential).where(TotpCredential.user_id == who.id))
+        assert app is not None and runtime.secrets.decrypt(app.secret_encrypted) == who.totp_secret
+
+    done = here.post_form(page, "/account/security/totp", {"code": pyotp.TOTP(seed_here).now()})
+    assert done.headers["location"] == "/account/security?done=totp"
+    with runtime.db.read() as db:
+        app = db.scalar(select(TotpCredential).where(TotpCredential.user_id == who.id))
+        assert app is not None and runtime.secrets.decrypt(app.secret_encrypted) == seed_here
+
+
+def new_browser(client: TestClient) -> TestClient:
+    return TestClient(client.app, base_url=str(client.base_url))

@@ -12,6 +12,7 @@ from idp.app import routes
 from idp.db.models import Client, Event, SsoSession, TotpCredential, User
 from idp.runtime import Runtime
 from idp.security import hash_secret
+from idp.services import keys as key_service
 from idp.services import users as user_service
 from tests.admin.conftest import Console
 from tests.signin.helpers import Citizen, add_citizen, add_client
@@ -369,3 +370,72 @@ def test_the_console_speaks_each_language(
     assert page.status_code == 200
     assert f'<html lang="{locale}">' in page.text
     assert text in page.text
+
+
+# Every action of the console needs a fresh sign-in ----------------------------------------------
+
+ACTIONS = [  # each POST of the console, in an order in which each one works
+    ("/admin/clients/new", WIZARD),
+    ("/admin/clients/tax/rotate-secret", {}),
+    ("/admin/clients/tax/disable", {}),
+    ("/admin/clients/tax/enable", {}),
+    ("/admin/citizens/anahit/unlock", {}),
+    ("/admin/citizens/anahit/end-sessions", {}),
+    ("/admin/citizens/anahit/reset-second-factor", {}),
+    ("/admin/citizens/anahit/disable", {}),
+    ("/admin/citizens/anahit/enable", {}),
+    ("/admin/keys/rotate", {"alg": "ES256"}),
+    ("/admin/keys/some-kid/retire", {}),  # the key just rotated in
+]
+
+
+def console_state(runtime: Runtime) -> tuple[object, ...]:
+    """What any console action changes: its audit entries, e-services, accounts, keys."""
+    with runtime.db.read() as db:
+        done = db.scalars(select(Event.type).where(Event.actor == "admin:root-admin")).all()
+        clients = db.execute(
+            select(Client.client_id, Client.secret_hash, Client.disabled_at).order_by(Client.id)
+        ).all()
+        users = db.execute(select(User.username, User.disabled_at, User.is_admin)).all()
+        totp = db.scalars(select(TotpCredential.user_id)).all()
+        sessions = db.scalars(select(SsoSession.id).where(SsoSession.ended_at.is_(None))).all()
+    keys = [(s.key.kid, s.status) for s in key_service.list_keys(runtime.keyring)]
+    return tuple(done), tuple(clients), tuple(users), tuple(totp), tuple(sessions), tuple(keys)
+
+
+def test_every_console_action_asks_for_a_fresh_sign_in_first(
+    console: Console, admin: Citizen, citizen: Citizen, runtime: Runtime
+) -> None:
+    add_client(runtime)
+    posts = [path for method, path in admin_urls() if method == "POST"]
+    assert sorted(posts) == sorted(path for path, _ in ACTIONS)  # a new action is listed here
+    console.open(admin, "/admin/")
+    csrf_token = console_token(console)
+    console.age_session(runtime.settings.admin_reauth_seconds + 60)
+    before = console_state(runtime)
+
+    # Signed in longer ago than `admin_reauth_seconds`: every action signs in again first, and
+    # nothing changes (no secret shown, no e-service registered, no key, no account touched).
+    for path, form in ACTIONS:
+        sent = console.client.post(
+            path, data={**form, "csrf_token": csrf_token}, follow_redirects=False
+        )
+        assert sent.status_code == 303, (path, sent.text)
+        assert sent.headers["location"].startswith("/login/"), path
+        assert "secret" not in sent.text
+    assert console_state(runtime) == before
+
+    # Once signed in again (the password and a new code), each works.
+    console.follow(console.sign_in(admin, sent, step=1))
+    for path, form in ACTIONS:
+        if path.endswith("/retire"):
+            states = key_service.list_keys(runtime.keyring)
+            upcoming = next(s.key.kid for s in states if s.status == "next")
+            path = path.replace("some-kid", upcoming)
+        count = len(console_state(runtime)[0])
+        sent = console.client.post(
+            path, data={**form, "csrf_token": csrf_token}, follow_redirects=False
+        )
+        assert sent.status_code in (200, 303), (path, sent.text)
+        assert not sent.headers.get("location", "").startswith("/login/"), path
+        assert len(console_state(runtime)[0]) > count, path

@@ -1,9 +1,10 @@
-"""Authenticator apps: enrolment, codes accepted within ±30 s, each code accepted only once."""
+"""Authenticator apps: setting one up, codes accepted within ±30 s, each code accepted only once."""
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,12 +28,14 @@ def code_at(secret: str, when: datetime) -> str:
 
 def enrolled(runtime: Runtime, citizen: User) -> tuple[int, str]:
     """A confirmed authenticator app for the citizen: its id and seed."""
+    secret = totp.new_secret()
     with runtime.db.transaction() as session:
         user = session.get_one(User, citizen.id)
-        credential, secret = totp.enrol(session, user, runtime.secrets)
         then = NOW - timedelta(minutes=5)
-        assert totp.confirm(session, credential, code_at(secret, then), runtime.secrets, now=then)
-        return credential.id, secret
+        code = code_at(secret, then)
+        assert totp.confirm(session, user, secret, code, runtime.secrets, replace=False, now=then)
+        assert user.totp is not None
+        return user.totp.id, secret
 
 
 def verify(runtime: Runtime, credential_id: int, code: str, when: datetime = NOW) -> bool:
@@ -69,39 +72,91 @@ def test_qr_code_is_an_accessible_inline_svg() -> None:
     assert "<script" not in svg
 
 
-def test_enrolment_is_confirmed_by_a_valid_code(runtime: Runtime, citizen: User) -> None:
+def test_a_seed_becomes_the_app_only_with_a_valid_code(runtime: Runtime, citizen: User) -> None:
+    secret = totp.new_secret()
     with runtime.db.transaction() as session:
         user = session.get_one(User, citizen.id)
-        credential, secret = totp.enrol(session, user, runtime.secrets)
-        assert credential.confirmed_at is None
-        assert secret not in credential.secret_encrypted
         wrong = f"{(int(code_at(secret, NOW)) + 1) % 1_000_000:06d}"
-        assert not totp.confirm(session, credential, wrong, runtime.secrets, now=NOW)
-        # an unconfirmed app does not sign anyone in
-        assert not totp.verify_and_consume(
-            session, credential, code_at(secret, NOW), runtime.secrets, now=NOW
-        )
-        assert totp.confirm(session, credential, code_at(secret, NOW), runtime.secrets, now=NOW)
-        assert credential.confirmed_at == NOW
+        box = runtime.secrets
+        assert not totp.confirm(session, user, secret, wrong, box, replace=False, now=NOW)
+        assert user.totp is None
+        code = code_at(secret, NOW)
+        assert totp.confirm(session, user, secret, code, runtime.secrets, replace=False, now=NOW)
+        assert user.totp is not None and user.totp.confirmed_at == NOW
+        assert secret not in user.totp.secret_encrypted
+        # the code that confirmed it is used up
+        assert not totp.verify_and_consume(session, user.totp, code, runtime.secrets, now=NOW)
 
 
-def test_enrolling_again_replaces_an_unconfirmed_app(runtime: Runtime, citizen: User) -> None:
+def test_a_confirmed_app_is_replaced_only_when_asked(runtime: Runtime, citizen: User) -> None:
+    credential_id, first = enrolled(runtime, citizen)
+    second = totp.new_secret()
     with runtime.db.transaction() as session:
         user = session.get_one(User, citizen.id)
-        _, old_secret = totp.enrol(session, user, runtime.secrets)
-        second, new_secret = totp.enrol(session, user, runtime.secrets)
-        assert old_secret != new_secret
+        code = code_at(second, NOW)
+        with pytest.raises(totp.AlreadyEnrolled):  # set up meanwhile in another sign-in
+            totp.confirm(session, user, second, code, runtime.secrets, replace=False, now=NOW)
+        assert totp.confirm(session, user, second, code, runtime.secrets, replace=True, now=NOW)
         rows = session.scalars(select(TotpCredential).where(TotpCredential.user_id == user.id))
-        assert len(list(rows)) == 1
-        stale = code_at(old_secret, NOW)
-        if stale != code_at(new_secret, NOW):
-            assert not totp.confirm(session, second, stale, runtime.secrets, now=NOW)
-        assert totp.confirm(session, second, code_at(new_secret, NOW), runtime.secrets, now=NOW)
-        with pytest.raises(totp.AlreadyEnrolled):
-            totp.enrol(session, user, runtime.secrets)
-        assert totp.remove(session, user)
-        _, third = totp.enrol(session, user, runtime.secrets)
-        assert third not in (old_secret, new_secret)
+        assert [row.id for row in rows] == [credential_id]
+    later = NOW + timedelta(seconds=30)
+    if code_at(first, later) != code_at(second, later):
+        assert not verify(runtime, credential_id, code_at(first, later), later)
+    assert verify(runtime, credential_id, code_at(second, later), later)
+
+
+def test_of_two_simultaneous_set_ups_exactly_one_wins(runtime: Runtime, citizen: User) -> None:
+    seeds = [totp.new_secret(), totp.new_secret()]
+
+    def set_up(seed: str) -> Callable[[Session], str]:
+        def run(session: Session) -> str:
+            user = session.get_one(User, citizen.id)
+            code = code_at(seed, NOW)
+            try:
+                totp.confirm(session, user, seed, code, runtime.secrets, replace=False, now=NOW)
+            except totp.AlreadyEnrolled:
+                return "refused"
+            return "confirmed"
+
+        return run
+
+    first, second = race(runtime, "totp_credentials", set_up(seeds[0]), set_up(seeds[1]))
+    assert (first, second) == ("confirmed", "refused")
+    with runtime.db.read() as session:
+        [app] = session.scalars(select(TotpCredential)).all()
+        assert runtime.secrets.decrypt(app.secret_encrypted) == seeds[0]
+
+
+def test_an_unconfirmed_app_signs_no_one_in_and_is_replaced(
+    runtime: Runtime, citizen: User
+) -> None:
+    old, new = totp.new_secret(), totp.new_secret()
+    with runtime.db.transaction() as session:
+        user = session.get_one(User, citizen.id)
+        user.totp = TotpCredential(secret_encrypted=runtime.secrets.encrypt(old))
+        session.flush()
+        assert not totp.verify_and_consume(
+            session, user.totp, code_at(old, NOW), runtime.secrets, now=NOW
+        )
+        code = code_at(new, NOW)
+        assert totp.confirm(session, user, new, code, runtime.secrets, replace=False, now=NOW)
+        assert user.totp is not None and user.totp.confirmed_at == NOW
+        assert runtime.secrets.decrypt(user.totp.secret_encrypted) == new
+
+
+def test_a_sealed_seed_opens_only_for_its_own_sign_in(runtime: Runtime) -> None:
+    box, secret = runtime.secrets, totp.new_secret()
+    sealed = totp.seal(box, secret, bound_to="interaction-a", now=NOW)
+    assert secret not in sealed
+    assert totp.unseal(box, sealed, bound_to="interaction-a", now=NOW) == secret
+    assert totp.unseal(box, sealed, bound_to="interaction-b", now=NOW) is None
+    assert totp.unseal(box, sealed, bound_to="interaction-a", max_age=300, now=NOW) == secret
+    later = NOW + timedelta(seconds=301)
+    assert totp.unseal(box, sealed, bound_to="interaction-a", max_age=300, now=later) is None
+    assert totp.unseal(box, sealed[:-4] + "AAAA", bound_to="interaction-a", now=NOW) is None
+    assert totp.unseal(box, "not sealed", bound_to="interaction-a", now=NOW) is None
+    foreign = box.encrypt(secret)  # encrypted with the key, but not a sealed seed
+    assert totp.unseal(box, foreign, bound_to="interaction-a", now=NOW) is None
 
 
 def test_codes_of_the_previous_current_and_next_step_are_accepted(

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
+
+import httpx
+import pyotp
+from starlette.testclient import TestClient
 
 from idp.runtime import Runtime
 from tests.signin.helpers import (
@@ -96,6 +101,50 @@ def test_enrolment_at_first_sign_in(browser: Browser, runtime: Runtime) -> None:
     assert done.headers["location"] == resume_location(interaction_id)
     assert browser.session_cookie()
     assert [e.outcome for e in events_of(runtime, "auth.totp_enrol")] == ["failure", "success"]
+
+
+def shown_seed(page: httpx.Response) -> str:
+    key = re.search(r'id="secret">([A-Z2-7 ]+)<', page.text)
+    assert key, page.text
+    return key.group(1).replace(" ", "")
+
+
+def code_of(seed: str, offset_steps: int = 0) -> str:
+    return str(pyotp.TOTP(seed).at(time.time() + 30 * offset_steps))
+
+
+def test_each_sign_in_sets_up_its_own_seed(
+    browser: Browser, runtime: Runtime, client: TestClient
+) -> None:
+    """Someone who knows the password of an account without an app, signing in elsewhere, sees
+    another seed than the citizen, and cannot make theirs the citizen's app from here."""
+    citizen = add_citizen(runtime, totp=False)
+    other = Browser(TestClient(client.app, base_url=runtime.settings.issuer), runtime)
+    a = other.start()
+    enrol_a = other.follow(other.sign_in_password(a, "anahit", citizen.password))
+    seed_a = shown_seed(enrol_a)
+    assert seed_a == shown_seed(other.page(f"/login/{a}/enrol"))  # reloaded: the same seed
+
+    b = browser.start()
+    enrol_b = browser.follow(browser.sign_in_password(b, "anahit", citizen.password))
+    seed_b = shown_seed(enrol_b)
+    assert seed_b != seed_a and seed_a not in enrol_b.text.replace(" ", "")
+    assert seed_b == shown_seed(browser.page(f"/login/{b}/enrol"))
+
+    # A code of A's seed does nothing in B's sign-in.
+    planted = browser.submit(enrol_b, {"code": code_of(seed_a)})
+    assert planted.headers["location"] == f"/login/{b}/enrol?error=code"
+    confirmed = browser.submit(enrol_b, {"code": code_of(seed_b)})
+    assert confirmed.headers["location"] == f"/login/{b}/recovery-codes"
+
+    # A's sign-in cannot set up its seed any more: the account has an app, B's.
+    late = other.submit(enrol_a, {"code": code_of(seed_a, 1)})
+    assert late.headers["location"] == f"/login/{a}/totp"
+    asked = other.page(late.headers["location"])
+    refused = other.submit(asked, {"code": code_of(seed_a, 1)})
+    assert refused.headers["location"] == f"/login/{a}/totp?error=code"
+    accepted = other.submit(asked, {"code": code_of(seed_b, 1)})
+    assert accepted.headers["location"] == resume_location(a)
 
 
 def test_step_up_asks_only_for_the_missing_factor(browser: Browser, runtime: Runtime) -> None:
