@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     password_reset_lifetime: int = Field(default=1800, ge=300, le=86400)
     """Seconds an emailed password-reset link stays valid (single use)."""
 
+    password_reset_daily_limit: int = Field(default=5, ge=1, le=100)
+    """Password-reset emails one account can be sent within 24 hours (one a minute at most).
+    Beyond it the page answers exactly as usual, so nothing tells whether the account exists,
+    but no email leaves (an `auth.password_reset_requested` event with reason `daily_limit`)."""
+
     jwks_max_age: int = Field(default=300, ge=0)
     """`Cache-Control: max-age` of the JWKS and discovery documents, in seconds."""
 
