@@ -13,6 +13,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -622,7 +623,7 @@ def janitor(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Count new events into the indicators (abandoned sign-ins included, before their requests
+    """Count new events into the indicators (and the sign-in requests that expired, before they
     are deleted); delete expired codes, tokens, sign-in requests and assertion ids; deliver the
     back-channel logouts that are due; seal new audit entries into the chain."""
     from idp import janitor as housekeeping
@@ -632,9 +633,11 @@ def janitor(
 
     rt = runtime()
     sealed = sealer.seal_all(rt.db)
-    counted = rollup.run(rt)
+    # One instant for both: every sign-in request deleted has been counted first.
+    now = datetime.now(UTC)
+    counted = rollup.run(rt, now=now)
     with transaction(rt) as session:
-        deleted = housekeeping.sweep(session, rt.settings)
+        deleted = housekeeping.sweep(session, rt.settings, now=now)
     report = delivery.deliver_due_now(rt, retry_now=retry_now)
     sealed += sealer.seal_all(rt.db)
     data = {
