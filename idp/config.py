@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     warning about them, and switches logs to JSON."""
 
     data_dir: Path = Path("data")
-    """Folder for the embedded database file and generated development secrets."""
+    """Folder for the embedded database file and generated development secrets. Made readable
+    by the owner only (0700) if it does not exist; the database, its write-ahead log and the
+    secrets in it always are (0600)."""
 
     database_url: str = ""
     """SQLAlchemy URL of the database. Empty means a SQLite file `idp.db` in `data_dir`.

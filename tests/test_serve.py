@@ -1,10 +1,16 @@
-"""The real server: `idp serve` answers, and a kill -9 loses nothing."""
+"""The real server: `idp serve` answers, a kill -9 loses nothing, and its files are private."""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from idp.cli import main
 from idp.config import Settings
@@ -44,3 +50,45 @@ def test_serve_survives_kill_9_without_losing_keys_or_clients(
     finally:
         server.stop()
     assert "unsafe development default" in (tmp_path / "server.log").read_text()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The umask most systems start processes with: files readable by everyone."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_the_embedded_database_its_log_keys_and_secret_are_readable_by_the_owner_only(
+    tmp_path: Path,
+) -> None:
+    data, keys = tmp_path / "data", tmp_path / "keys"
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("IDP_")},
+        "IDP_DATA_DIR": str(data),  # the embedded database, `idp.db` in it
+        "IDP_KEYS_DIR": str(keys),
+    }
+    command = [sys.executable, "-m", "idp", "db", "upgrade"]
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    server = ServerProcess(env, log=tmp_path / "server.log")
+    server.start()
+    try:
+        assert httpx.get(f"{server.url}/health/ready").status_code == 200
+        database = data / "idp.db"
+        files = [database, data / "idp.db-wal", data / "idp.db-shm", data / "secret.key"]
+        files += sorted(keys.glob("*.json"))
+        assert len(files) == 6
+        assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
+        assert (mode(data), mode(keys)) == (0o700, 0o700)
+    finally:
+        server.stop()
+
+    database.chmod(0o644)  # as an earlier version left it
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    assert mode(database) == 0o600

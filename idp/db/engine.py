@@ -14,6 +14,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from idp.files import private_file, private_folder, restrict
+
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; callers answer 503 and retry later."""
@@ -32,6 +34,19 @@ def _is_outage(exc: OperationalError) -> bool:
 
 def _unavailable(exc: OperationalError) -> DatabaseUnavailable:
     return DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "")
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """The database file readable by its owner only, before SQLite opens it: SQLite gives its
+    write-ahead log and shared-memory files (`-wal`, `-shm`) the database file's mode. A new
+    folder for it is 0700; an older, looser file and its companions are tightened."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    private_folder(path.parent)
+    private_file(path)
+    for companion in ("-wal", "-shm", "-journal"):
+        restrict(path.with_name(path.name + companion))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -78,8 +93,7 @@ def build_engine(
     """An engine that fails fast when the database is away and recovers when it is back."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(parsed.database)
         engine = create_engine(
             url,
             connect_args={"timeout": connect_timeout, "check_same_thread": False},
