@@ -36,6 +36,7 @@ from idp.logout import views as logout
 from idp.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from idp.oauth import registration
 from idp.oauth import views as oauth
+from idp.proxies import TrustedProxiesMiddleware
 from idp.runtime import Runtime
 from idp.stats import views as indicators
 from idp.stats.metrics import LatencyMiddleware
@@ -286,6 +287,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = Starlette(
         routes=routes(),
         middleware=[
+            Middleware(TrustedProxiesMiddleware, trusted=settings.trusted_proxies),
             Middleware(RequestContextMiddleware),
             Middleware(LatencyMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
@@ -303,7 +305,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
 
 def asgi() -> Starlette:
-    """Entry point for ASGI servers (`uvicorn --factory idp.app:asgi`)."""
+    """Entry point for ASGI servers (`uvicorn --factory idp.app:asgi --no-proxy-headers`: the
+    app reads `X-Forwarded-For` itself, from `trusted_proxies` only; `idp serve` does this)."""
     settings = load_settings()
     configure_logging(json=settings.json_logs, level=settings.log_level)
     app = create_app(settings)

@@ -143,7 +143,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, from trusted_proxies only
         log_config=None,
         server_header=False,
     )

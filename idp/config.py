@@ -7,6 +7,7 @@ field is its documentation (``idp config reference`` prints the generated refere
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
@@ -198,8 +199,16 @@ class Settings(BaseSettings):
 
     metrics_allow: list[str] = Field(default=["127.0.0.1/32", "::1/128"])
     """Networks (CIDR) whose direct connections may read the Prometheus metrics at `/metrics`;
-    everyone else gets 404. Empty turns the path off. The address is the TCP peer, so list the
-    scraper, not a proxy that also forwards public traffic."""
+    everyone else gets 404. Empty turns the path off. The address is the client's (the TCP
+    peer, or what a proxy of `trusted_proxies` forwarded), so list the scraper, not a proxy."""
+
+    trusted_proxies: list[str] = Field(default=[])
+    """Addresses or networks (CIDR) of the reverse proxies in front of the provider. Only for a
+    connection from one of them is the client's address read from `X-Forwarded-For` (the
+    nearest address in it that is not a trusted proxy). Empty, the default: the header is
+    ignored and the TCP peer is the client. The client's address is what the per-address
+    sign-in limit, the audit log and `metrics_allow` see; list only proxies that replace or
+    append to the header, never a network the public connects from."""
 
     account_reauth_seconds: int = Field(default=300, ge=30, le=3600)
     """Changing a second factor or the recovery codes on the account pages needs an
@@ -240,6 +249,16 @@ class Settings(BaseSettings):
         if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
             raise ValueError("plain http is allowed only for localhost")
         return value.rstrip("/")
+
+    @field_validator("metrics_allow", "trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or network") from None
+        return values
 
     @field_validator("secret_key")
     @classmethod

@@ -14,7 +14,9 @@ import pytest
 
 from idp.cli import main
 from idp.config import Settings
+from idp.runtime import Runtime
 from tests.server import ServerProcess, server_env
+from tests.signin.helpers import Browser, add_client, events_of
 
 
 def test_serve_survives_kill_9_without_losing_keys_or_clients(
@@ -92,3 +94,48 @@ def test_the_embedded_database_its_log_keys_and_secret_are_readable_by_the_owner
     database.chmod(0o644)  # as an earlier version left it
     subprocess.run(command, env=env, check=True, capture_output=True)
     assert mode(database) == 0o600
+
+
+def failed_sign_ins(
+    server: ServerProcess, runtime: Runtime, forwarded_for: list[str]
+) -> list[httpx.Response]:
+    """Wrong passwords for unknown accounts, each with its own `X-Forwarded-For`."""
+    answers = []
+    with httpx.Client(base_url=server.url) as http:
+        browser = Browser(http, runtime)
+        interaction_id = browser.start()
+        for n, value in enumerate(forwarded_for):
+            page = browser.page(f"/login/{interaction_id}")
+            http.headers["X-Forwarded-For"] = value
+            answers.append(browser.submit(page, {"username": f"nobody{n}", "password": "x" * 12}))
+            del http.headers["X-Forwarded-For"]
+    return answers
+
+
+def test_x_forwarded_for_is_believed_only_from_a_configured_proxy(
+    tmp_path: Path, settings: Settings, runtime: Runtime
+) -> None:
+    add_client(runtime)
+    # No proxy configured: whatever the header says, the client is the TCP peer (loopback
+    # here), so the per-address limit cannot be dodged by writing another address in it.
+    server = ServerProcess(
+        server_env(settings, IDP_THROTTLE_IP_MAX_FAILURES="3"), log=tmp_path / "direct.log"
+    )
+    server.start()
+    try:
+        answers = failed_sign_ins(server, runtime, [f"198.51.100.{n}" for n in range(4)])
+    finally:
+        server.stop()
+    assert "error=ip_limited" in answers[3].headers["location"]
+    assert {event.ip for event in events_of(runtime, "auth.password")} == {"127.0.0.1"}
+
+    # Behind a configured proxy, the address it forwarded counts; what the client wrote
+    # further left does not.
+    env = server_env(settings, IDP_TRUSTED_PROXIES='["127.0.0.1", "10.0.0.0/8"]')
+    server = ServerProcess(env, log=tmp_path / "proxied.log")
+    server.start()
+    try:
+        failed_sign_ins(server, runtime, ["192.0.2.66, 203.0.113.7, 10.1.2.3"])
+    finally:
+        server.stop()
+    assert events_of(runtime, "auth.password")[-1].ip == "203.0.113.7"

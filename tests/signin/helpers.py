@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pyotp
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from idp.auth import interactions
 from idp.db.models import Event, Interaction, User
@@ -113,7 +112,8 @@ def add_client(runtime: Runtime, name: str = SERVICE_NAME) -> str:
 class Browser:
     """A citizen's browser: keeps cookies, submits the forms the pages contain."""
 
-    def __init__(self, client: TestClient, runtime: Runtime) -> None:
+    def __init__(self, client: httpx.Client, runtime: Runtime) -> None:
+        """`client`: the app in process (a TestClient) or a real server (httpx)."""
         self.client = client
         self.runtime = runtime
 
