@@ -131,8 +131,10 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
 ) -> None:
-    """Run the provider."""
+    """Run the provider (limits on connections and slow clients: `http_*` settings)."""
     import uvicorn
+
+    from idp.serving import uvicorn_options
 
     cfg = settings()
     if workers > 1:
@@ -143,11 +145,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=False,  # the app reads X-Forwarded-For itself, from trusted_proxies only
-        log_config=None,
-        server_header=False,
+        **uvicorn_options(cfg),
     )
-    del cfg
 
 
 def _share_metrics(folder: Path) -> None:

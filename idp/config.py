@@ -170,6 +170,23 @@ class Settings(BaseSettings):
     throttle_ip_window: int = Field(default=300, ge=10, le=86400)
     """Seconds of the sliding window of `throttle_ip_max_failures`."""
 
+    http_concurrency_limit: int = Field(default=1000, ge=2, le=100000)
+    """Connections and requests one `idp serve` process holds at once (idle and slow
+    connections included); beyond it, new requests get 503 at once instead of exhausting the
+    process's memory or file descriptors."""
+
+    http_keep_alive_timeout: int = Field(default=5, ge=1, le=300)
+    """Seconds an idle keep-alive connection stays open after a response (`idp serve`)."""
+
+    http_header_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a client has to send a request's line and headers in full, from opening the
+    connection or the end of the previous response; then `idp serve` closes the connection, so
+    a client sending its headers slowly (slowloris) holds nothing for long."""
+
+    http_max_header_size: int = Field(default=16384, ge=4096, le=1048576)
+    """Bytes a request's line and headers may take at most (`idp serve`); a larger request
+    gets 400 and its connection is closed."""
+
     client_fetch_timeout: float = Field(default=3.0, gt=0, le=30)
     """Seconds to wait when fetching an e-service's `jwks_uri` or `sector_identifier_uri`
     (redirects are never followed)."""

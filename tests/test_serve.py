@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +141,84 @@ def test_x_forwarded_for_is_believed_only_from_a_configured_proxy(
     finally:
         server.stop()
     assert events_of(runtime, "auth.password")[-1].ip == "203.0.113.7"
+
+
+def raw_connection(server: ServerProcess) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    return connection
+
+
+def closed_while_sending(connection: socket.socket, data: bytes, pause: float) -> bytes | None:
+    """Send `data` a byte at a time; what the server answered once it closed the connection
+    (b"" for nothing), or None if it was still open after the last byte."""
+    for byte in data:
+        try:
+            connection.sendall(bytes([byte]))
+        except OSError:  # reset by the server
+            return b""
+        time.sleep(pause)
+        connection.setblocking(False)
+        try:
+            answer = connection.recv(4096)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return b""
+        finally:
+            connection.setblocking(True)
+        return answer
+    return None
+
+
+def test_slow_and_oversized_request_heads_are_cut_off_while_others_are_served(
+    tmp_path: Path, settings: Settings
+) -> None:
+    env = server_env(settings, IDP_HTTP_HEADER_TIMEOUT="1", IDP_HTTP_MAX_HEADER_SIZE="4096")
+    server = ServerProcess(env, log=tmp_path / "server.log")
+    server.start()
+    try:
+        # Slowloris: a head sent a byte every 0.1 s would take 20 s; the server closes the
+        # connection after about a second, without an answer, and serves others meanwhile.
+        slow = raw_connection(server)
+        head = b"GET /health/alive HTTP/1.1\r\nHost: localhost\r\n" + b"X-Slow: " + b"a" * 150
+        assert httpx.get(f"{server.url}/health/alive").status_code == 200
+        assert closed_while_sending(slow, head, 0.1) == b""
+        slow.close()
+        assert httpx.get(f"{server.url}/health/alive").status_code == 200
+
+        # Silence after a response counts the same: the next head is due as well.
+        idle = raw_connection(server)
+        idle.sendall(b"GET /health/alive HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'{"status":"alive"}'):
+            chunk = idle.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert closed_while_sending(idle, b"GET / HTTP/1.1\r\n" + b"X" * 150, 0.1) == b""
+        idle.close()
+
+        # A head still growing past the limit is refused at once, not buffered further.
+        big = raw_connection(server)
+        big.sendall(b"GET /health/alive HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 8192)
+        assert big.recv(4096).startswith(b"HTTP/1.1 400")
+        big.close()
+    finally:
+        server.stop()
+
+
+def test_connections_beyond_the_limit_get_503_at_once(tmp_path: Path, settings: Settings) -> None:
+    env = server_env(settings, IDP_HTTP_CONCURRENCY_LIMIT="3")
+    server = ServerProcess(env, log=tmp_path / "server.log")
+    server.start()
+    try:
+        held = [raw_connection(server) for _ in range(3)]  # say nothing (within the deadline)
+        assert httpx.get(f"{server.url}/health/alive").status_code == 503
+        for connection in held:
+            connection.close()
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.url}/health/alive").status_code != 200:
+            assert time.monotonic() < deadline, "the server never served again"
+            time.sleep(0.1)
+    finally:
+        server.stop()
