@@ -171,10 +171,46 @@ def db_upgrade(as_json: JsonFlag = False) -> None:
 # users ----------------------------------------------------------------------------------------
 
 
+VISIBLE_PASSWORD = (
+    "warning: --password is visible to other users of this machine (process list, shell "
+    "history): prefer --password-stdin or the prompt"
+)
+
+
+def _password(given: str | None, from_stdin: bool) -> str:
+    """The initial password: from `--password`, the first line of standard input, or a hidden
+    prompt typed twice when standard input is a terminal."""
+    if given is not None and from_stdin:
+        fail("give either --password or --password-stdin, not both", 2)
+    if given is not None:
+        return given
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            fail("no password on standard input", 2)
+        return line
+    if not sys.stdin.isatty():
+        fail("no password: use --password-stdin, or run in a terminal to be asked", 2)
+    typed: str = typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True, err=True, show_default=False
+    )
+    return typed
+
+
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="Sign-in name.")],
-    password: Annotated[str, typer.Option(help="Initial password (at least 8 characters).")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Initial password (at least 8 characters). Visible to other users of this "
+            "machine: prefer --password-stdin, or leave both out to be asked in a terminal."
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
     email: Annotated[str | None, typer.Option()] = None,
     given_name: Annotated[str | None, typer.Option()] = None,
     family_name: Annotated[str | None, typer.Option()] = None,
@@ -187,10 +223,11 @@ def users_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a citizen account."""
+    secret = _password(password, password_stdin)
     rt = runtime()
     new = user_service.NewUser(
         username=username,
-        password=password,
+        password=secret,
         email=email,
         given_name=given_name,
         family_name=family_name,
@@ -203,6 +240,8 @@ def users_create(
         user = user_service.create_user(session, rt.secrets, new, actor=ACTOR)
         data = user_service.describe(user)
     emit(as_json, data, f"created user {data['username']} (sub {data['sub']})")
+    if password is not None:  # after the result: a refusal stays one line on stderr
+        typer.echo(VISIBLE_PASSWORD, err=True)
 
 
 @users_app.command("list")
