@@ -184,8 +184,9 @@ class Settings(BaseSettings):
     a client sending its headers slowly (slowloris) holds nothing for long."""
 
     http_max_header_size: int = Field(default=16384, ge=4096, le=1048576)
-    """Bytes a request's line and headers may take at most (`idp serve`); a larger request
-    gets 400 and its connection is closed."""
+    """Bytes of a request's line and headers `idp serve` keeps while waiting for the rest; a
+    head still incomplete beyond that gets 400 and its connection is closed, so what one
+    connection can make the process hold stays bounded."""
 
     client_fetch_timeout: float = Field(default=3.0, gt=0, le=30)
     """Seconds to wait when fetching an e-service's `jwks_uri` or `sector_identifier_uri`

@@ -3,9 +3,9 @@
 - `http_concurrency_limit`: connections and requests a process holds at once; beyond it new
   requests get 503 at once (uvicorn's `limit_concurrency`).
 - `http_keep_alive_timeout`: an idle keep-alive connection is closed after this many seconds.
-- `http_max_header_size`: a request line and headers larger than this get 400 and the connection
-  is closed (h11's `max_incomplete_event_size`; the httptools parser has no such limit, so the
-  h11 one is used).
+- `http_max_header_size`: a request line and headers still incomplete beyond this many bytes get
+  400 and the connection is closed (h11's `max_incomplete_event_size`; uvicorn's httptools
+  protocol buffers a head of any size, so the h11 one is used).
 - `http_header_timeout`: uvicorn gives a client unlimited time to send a request's head, so a
   client sending its headers a byte at a time (slowloris) could hold a connection for ever.
   `HeadDeadlineProtocol` closes a connection whose next request head has not arrived in full
