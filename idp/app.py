@@ -40,6 +40,7 @@ from idp.middleware import (
 )
 from idp.oauth import registration
 from idp.oauth import views as oauth
+from idp.proxies import TrustedProxiesMiddleware
 from idp.redaction import LoggedPaths, SecretPathRoute
 from idp.runtime import Runtime
 from idp.stats import views as indicators
@@ -288,6 +289,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = Starlette(
         routes=table,
         middleware=[
+            Middleware(TrustedProxiesMiddleware, trusted=settings.trusted_proxies),
             Middleware(RequestContextMiddleware, paths=LoggedPaths(table)),
             Middleware(LatencyMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
@@ -306,7 +308,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
 
 def asgi() -> Starlette:
-    """Entry point for ASGI servers (`uvicorn --factory idp.app:asgi`)."""
+    """Entry point for ASGI servers (`uvicorn --factory idp.app:asgi --no-proxy-headers`: the
+    app reads `X-Forwarded-For` itself, from `trusted_proxies` only; `idp serve` does this)."""
     settings = load_settings()
     configure_logging(json=settings.json_logs, level=settings.log_level)
     app = create_app(settings)

@@ -13,6 +13,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -131,8 +132,10 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
 ) -> None:
-    """Run the provider."""
+    """Run the provider (limits on connections and slow clients: `http_*` settings)."""
     import uvicorn
+
+    from idp.serving import uvicorn_options
 
     cfg = settings()
     if workers > 1:
@@ -143,11 +146,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
-        log_config=None,
-        server_header=False,
+        **uvicorn_options(cfg),
     )
-    del cfg
 
 
 def _share_metrics(folder: Path) -> None:
@@ -172,10 +172,46 @@ def db_upgrade(as_json: JsonFlag = False) -> None:
 # users ----------------------------------------------------------------------------------------
 
 
+VISIBLE_PASSWORD = (
+    "warning: --password is visible to other users of this machine (process list, shell "
+    "history): prefer --password-stdin or the prompt"
+)
+
+
+def _password(given: str | None, from_stdin: bool) -> str:
+    """The initial password: from `--password`, the first line of standard input, or a hidden
+    prompt typed twice when standard input is a terminal."""
+    if given is not None and from_stdin:
+        fail("give either --password or --password-stdin, not both", 2)
+    if given is not None:
+        return given
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            fail("no password on standard input", 2)
+        return line
+    if not sys.stdin.isatty():
+        fail("no password: use --password-stdin, or run in a terminal to be asked", 2)
+    typed: str = typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True, err=True, show_default=False
+    )
+    return typed
+
+
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="Sign-in name.")],
-    password: Annotated[str, typer.Option(help="Initial password (at least 8 characters).")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Initial password (at least 8 characters). Visible to other users of this "
+            "machine: prefer --password-stdin, or leave both out to be asked in a terminal."
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
     email: Annotated[str | None, typer.Option()] = None,
     given_name: Annotated[str | None, typer.Option()] = None,
     family_name: Annotated[str | None, typer.Option()] = None,
@@ -188,10 +224,11 @@ def users_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a citizen account."""
+    secret = _password(password, password_stdin)
     rt = runtime()
     new = user_service.NewUser(
         username=username,
-        password=password,
+        password=secret,
         email=email,
         given_name=given_name,
         family_name=family_name,
@@ -204,6 +241,8 @@ def users_create(
         user = user_service.create_user(session, rt.secrets, new, actor=ACTOR)
         data = user_service.describe(user)
     emit(as_json, data, f"created user {data['username']} (sub {data['sub']})")
+    if password is not None:  # after the result: a refusal stays one line on stderr
+        typer.echo(VISIBLE_PASSWORD, err=True)
 
 
 @users_app.command("list")
@@ -623,7 +662,7 @@ def janitor(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Count new events into the indicators (abandoned sign-ins included, before their requests
+    """Count new events into the indicators (and the sign-in requests that expired, before they
     are deleted); delete expired codes, tokens, sign-in requests and assertion ids; deliver the
     back-channel logouts that are due; seal new audit entries into the chain."""
     from idp import janitor as housekeeping
@@ -633,9 +672,11 @@ def janitor(
 
     rt = runtime()
     sealed = sealer.seal_all(rt.db)
-    counted = rollup.run(rt)
+    # One instant for both: every sign-in request deleted has been counted first.
+    now = datetime.now(UTC)
+    counted = rollup.run(rt, now=now)
     with transaction(rt) as session:
-        deleted = housekeeping.sweep(session, rt.settings)
+        deleted = housekeeping.sweep(session, rt.settings, now=now)
     report = delivery.deliver_due_now(rt, retry_now=retry_now)
     sealed += sealer.seal_all(rt.db)
     data = {

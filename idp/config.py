@@ -7,6 +7,7 @@ field is its documentation (``idp config reference`` prints the generated refere
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
@@ -45,7 +46,9 @@ class Settings(BaseSettings):
     warning about them, and switches logs to JSON."""
 
     data_dir: Path = Path("data")
-    """Folder for the embedded database file and generated development secrets."""
+    """Folder for the embedded database file and generated development secrets. Made readable
+    by the owner only (0700) if it does not exist; the database, its write-ahead log and the
+    secrets in it always are (0600)."""
 
     database_url: str = ""
     """SQLAlchemy URL of the database. Empty means a SQLite file `idp.db` in `data_dir`.
@@ -120,6 +123,11 @@ class Settings(BaseSettings):
     password_reset_lifetime: int = Field(default=1800, ge=300, le=86400)
     """Seconds an emailed password-reset link stays valid (single use)."""
 
+    password_reset_daily_limit: int = Field(default=5, ge=1, le=100)
+    """Password-reset emails one account can be sent within 24 hours (one a minute at most).
+    Beyond it the page answers exactly as usual, so nothing tells whether the account exists,
+    but no email leaves (an `auth.password_reset_requested` event with reason `daily_limit`)."""
+
     jwks_max_age: int = Field(default=300, ge=0)
     """`Cache-Control: max-age` of the JWKS and discovery documents, in seconds."""
 
@@ -175,6 +183,24 @@ class Settings(BaseSettings):
     throttle_ip_window: int = Field(default=300, ge=10, le=86400)
     """Seconds of the sliding window of `throttle_ip_max_failures`."""
 
+    http_concurrency_limit: int = Field(default=1000, ge=2, le=100000)
+    """Connections and requests one `idp serve` process holds at once (idle and slow
+    connections included); beyond it, new requests get 503 at once instead of exhausting the
+    process's memory or file descriptors."""
+
+    http_keep_alive_timeout: int = Field(default=5, ge=1, le=300)
+    """Seconds an idle keep-alive connection stays open after a response (`idp serve`)."""
+
+    http_header_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a client has to send a request's line and headers in full, from opening the
+    connection or the end of the previous response; then `idp serve` closes the connection, so
+    a client sending its headers slowly (slowloris) holds nothing for long."""
+
+    http_max_header_size: int = Field(default=16384, ge=4096, le=1048576)
+    """Bytes of a request's line and headers `idp serve` keeps while waiting for the rest; a
+    head still incomplete beyond that gets 400 and its connection is closed, so what one
+    connection can make the process hold stays bounded."""
+
     client_fetch_timeout: float = Field(default=3.0, gt=0, le=30)
     """Seconds to wait when fetching an e-service's `jwks_uri` or `sector_identifier_uri`
     (redirects are never followed)."""
@@ -206,8 +232,16 @@ class Settings(BaseSettings):
 
     metrics_allow: list[str] = Field(default=["127.0.0.1/32", "::1/128"])
     """Networks (CIDR) whose direct connections may read the Prometheus metrics at `/metrics`;
-    everyone else gets 404. Empty turns the path off. The address is the TCP peer, so list the
-    scraper, not a proxy that also forwards public traffic."""
+    everyone else gets 404. Empty turns the path off. The address is the client's (the TCP
+    peer, or what a proxy of `trusted_proxies` forwarded), so list the scraper, not a proxy."""
+
+    trusted_proxies: list[str] = Field(default=[])
+    """Addresses or networks (CIDR) of the reverse proxies in front of the provider. Only for a
+    connection from one of them is the client's address read from `X-Forwarded-For` (the
+    nearest address in it that is not a trusted proxy). Empty, the default: the header is
+    ignored and the TCP peer is the client. The client's address is what the per-address
+    sign-in limit, the audit log and `metrics_allow` see; list only proxies that replace or
+    append to the header, never a network the public connects from."""
 
     account_reauth_seconds: int = Field(default=300, ge=30, le=3600)
     """Changing a second factor or the recovery codes on the account pages needs an
@@ -248,6 +282,16 @@ class Settings(BaseSettings):
         if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
             raise ValueError("plain http is allowed only for localhost")
         return value.rstrip("/")
+
+    @field_validator("metrics_allow", "trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or network") from None
+        return values
 
     @field_validator("secret_key")
     @classmethod

@@ -4,7 +4,9 @@
   and revokes what it produced);
 - access and refresh tokens once expired, and their grants once nothing issued in them can be
   valid any more;
-- pending sign-in requests (interactions) and accepted client-assertion `jti`s once expired;
+- pending sign-in requests (interactions) once expired (`idp janitor` first counts them into the
+  indicators, up to the same instant: they are the only record of an anonymous request), and
+  accepted client-assertion `jti`s once expired;
 - back-channel logouts delivered or given up more than a week ago.
 
 Run it from cron (every few minutes is fine): it also delivers due back-channel logouts.

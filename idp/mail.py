@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from idp.config import Settings
+from idp.files import private_folder
 from idp.logging import get_logger
 
 log = get_logger("idp.mail")
@@ -67,7 +68,7 @@ class OutboxMailer:
         record = {"from": self.sender, **asdict(message), "date": now.isoformat()}
         name = f"{now.strftime('%Y%m%dT%H%M%S.%f')}-{uuid.uuid4().hex[:12]}.json"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_folder(self.folder)
             partial = self.folder / f".{name}.tmp"
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from idp.config import Settings
+from idp.files import private_folder
 
 
 def random_token(nbytes: int = 32) -> str:
@@ -49,7 +50,7 @@ def master_key(settings: Settings) -> bytes:
         return settings.secret_key.get_secret_value().encode()
     path = Path(settings.data_dir) / "secret.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

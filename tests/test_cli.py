@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import pty
+import select as io_select
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
-from idp.cli import main
+from idp.auth import passwords
+from idp.cli import app, main
 from idp.config import Settings
 from idp.db import Database
 from idp.db.models import Client, Event, TotpCredential, User
@@ -102,6 +111,91 @@ def test_users_create_plain_text_output(capsys: pytest.CaptureFixture[str]) -> N
     code, out, _ = run(capsys, "users", "create", "--username", "aram", "--password", GOOD_PASSWORD)
     assert code == 0
     assert out.startswith("created user aram")
+
+
+def created_password_hash(settings: Settings, username: str) -> str:
+    database = Database.from_url(settings.effective_database_url)
+    try:
+        with database.read() as session:
+            user = session.scalars(select(User).where(User.username == username)).one()
+            assert user.password_hash
+            return user.password_hash
+    finally:
+        database.dispose()
+
+
+def test_users_create_warns_that_password_is_visible_to_other_users(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys, "users", "create", "--username", "aram", "--password", GOOD_PASSWORD, "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["username"] == "aram"  # the warning stays off the result
+    assert "--password is visible to other users" in err and GOOD_PASSWORD not in err
+
+
+def test_users_create_reads_the_password_from_stdin(cli_env: Settings) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["users", "create", "--username", "aram", "--password-stdin", "--json"],
+        input=GOOD_PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["username"] == "aram"
+    assert GOOD_PASSWORD not in result.output and "warning" not in result.output
+    assert passwords.verify_password(GOOD_PASSWORD, created_password_hash(cli_env, "aram"))
+
+
+def test_users_create_without_a_password_outside_a_terminal_writes_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cli_env: Settings
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # a script, nothing piped in
+    code, out, err = run(capsys, "users", "create", "--username", "aram")
+    one_line_error(code, out, err, "--password-stdin", status=2)
+    code, out, err = run(capsys, "users", "create", "--username", "aram", "--password-stdin")
+    one_line_error(code, out, err, "no password on standard input", status=2)
+    both = ["--password", GOOD_PASSWORD, "--password-stdin"]
+    code, out, err = run(capsys, "users", "create", "--username", "aram", *both)
+    one_line_error(code, out, err, "not both", status=2)
+    assert count(cli_env, User) == 0
+
+
+def test_users_create_asks_for_the_password_in_a_terminal(
+    tmp_path: Path, cli_env: Settings
+) -> None:
+    """An operator at a terminal types the password twice; it is never echoed."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idp", "users", "create", "--username", "aram"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        close_fds=True,
+    )
+    os.close(terminal)
+    shown = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal shown
+        while text not in shown:
+            ready, _, _ = io_select.select([controller], [], [], 60)
+            assert ready, shown
+            shown += os.read(controller, 1024)
+
+    try:
+        read_until(b"Password: ")
+        os.write(controller, GOOD_PASSWORD.encode() + b"\n")
+        read_until(b"Repeat for confirmation: ")
+        os.write(controller, GOOD_PASSWORD.encode() + b"\n")
+        read_until(b"created user aram")
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    assert GOOD_PASSWORD.encode() not in shown
+    assert passwords.verify_password(GOOD_PASSWORD, created_password_hash(cli_env, "aram"))
 
 
 @pytest.mark.parametrize(
@@ -358,9 +452,9 @@ def test_unknown_option_is_a_one_line_usage_error(
 ) -> None:
     code, out, err = run(capsys, "clients", "create", "--name", "X", "--colour", "red")
     one_line_error(code, out, err, "No such option: --colour", status=2)
-    code, out, err = run(capsys, "users", "create", "--username", "x", "--json")
+    code, out, err = run(capsys, "users", "create", "--password-stdin", "--json")
     assert code == 2
-    assert json.loads(out)["error"].startswith("Missing option")
+    assert json.loads(out)["error"].startswith("Missing option '--username'")
     assert count(cli_env, Client) == 0
 
 

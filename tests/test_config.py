@@ -61,6 +61,8 @@ def test_toml_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ({"jwks_max_age": 900, "key_activation_delay": 60}, "key_activation_delay"),
         ({"authorization_code_lifetime": 3600}, "less than or equal to 600"),
         ({"unknown_setting": 1}, "Extra inputs"),
+        ({"trusted_proxies": ["10.0.0.0/8", "proxy.internal"]}, "not an IP address or network"),
+        ({"metrics_allow": ["127.0.0.1/33"]}, "not an IP address or network"),
     ],
 )
 def test_unsafe_or_inconsistent_settings_are_refused(

@@ -44,6 +44,16 @@ def test_first_start_generates_an_rs256_and_an_es256_key(tmp_path: Path) -> None
     for published in jwks["keys"]:
         assert not PRIVATE_MEMBERS & set(published)
         assert published["use"] == "sig"
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+
+
+def test_a_key_file_readable_by_others_is_made_private_at_start(tmp_path: Path) -> None:
+    made = ring(tmp_path).ensure_initial(now=T0)
+    copied = made[0].path
+    assert copied is not None
+    copied.chmod(0o644)  # e.g. copied in by hand
+    ring(tmp_path).ensure_initial(now=T0)  # the next start
+    assert stat.S_IMODE(copied.stat().st_mode) == 0o600
 
 
 def test_simultaneous_first_starts_make_one_set_of_keys(tmp_path: Path) -> None:

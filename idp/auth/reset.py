@@ -1,8 +1,10 @@
 """Password reset by an emailed single-use, short-lived link.
 
 The answer is the same whether or not the account exists, and the email leaves after the
-response (so the time does not tell either). The link sets a new password only: signing in
-still takes the second factor. A reset ends every session and grant of the citizen, telling
+response (so the time does not tell either). One account is sent at most one email a minute and
+`password_reset_daily_limit` in 24 hours; beyond, the answer is the same and no email leaves
+(nobody can flood a citizen's mailbox). The link sets a new password only: signing in still
+takes the second factor. A reset ends every session and grant of the citizen, telling
 the e-services (`idp.logout.ending.end_everything`), and lifts a lock.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +37,7 @@ from idp.templating import render, render_text
 
 log = get_logger("idp.auth.reset")
 RESEND_AFTER = timedelta(seconds=60)
+DAILY_WINDOW = timedelta(days=1)
 TOKEN_LENGTH = 43
 
 
@@ -112,7 +115,11 @@ def _forgot_submit(request: Request, username: str) -> Response:
         here = flow.url(interaction, "forgot")
         if not username:
             return with_error(here, "missing")
-        user = db.scalar(select(User).where(User.username == normalize_username(username)))
+        # Locked (PostgreSQL): two simultaneous requests for one account cannot both pass
+        # the limits below.
+        user = db.scalar(
+            select(User).where(User.username == normalize_username(username)).with_for_update()
+        )
         mail = _prepare(db, request, interaction, user)
     response = flow.go(f"{here}?sent=1")
     if mail is not None:
@@ -139,13 +146,8 @@ def _prepare(
         )
         return None
     now = datetime.now(UTC)
-    recent = db.scalar(
-        select(PasswordReset.created_at)
-        .where(PasswordReset.user_id == user.id)
-        .order_by(PasswordReset.created_at.desc())
-        .limit(1)
-    )
-    if recent is not None and now - recent < RESEND_AFTER:
+    refusal = _over_limit(db, user.id, now, rt.settings.password_reset_daily_limit)
+    if refusal is not None:
         events.record(
             db,
             "auth.password_reset_requested",
@@ -153,7 +155,7 @@ def _prepare(
             user_id=user.id,
             client_id=interaction.client_id,
             ip=ip,
-            reason="too_soon",
+            reason=refusal,
         )
         return None
     token = random_token(32)
@@ -182,6 +184,21 @@ def _prepare(
         locale=locale,
     )
     return Mail(to=user.email, subject=_("Reset your password"), text=text)
+
+
+def _over_limit(db: Session, user_id: int, now: datetime, daily_limit: int) -> str | None:
+    """Why no further email may go to this account now (`too_soon`, `daily_limit`), if so."""
+    recent = db.execute(
+        select(func.max(PasswordReset.created_at), func.count()).where(
+            PasswordReset.user_id == user_id, PasswordReset.created_at > now - DAILY_WINDOW
+        )
+    ).one()
+    latest, sent = recent
+    if latest is not None and now - latest < RESEND_AFTER:
+        return "too_soon"
+    if sent >= daily_limit:
+        return "daily_limit"
+    return None
 
 
 def _send(mailer: Mailer, mail: Mail) -> None:

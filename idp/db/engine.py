@@ -15,6 +15,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from idp.files import private_file, private_folder, restrict
+
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; callers answer 503 and retry later."""
@@ -93,6 +95,19 @@ class WriterGate:
             self._lock.release()
 
 
+def _private_sqlite_file(database: str | None) -> None:
+    """The database file readable by its owner only, before SQLite opens it: SQLite gives its
+    write-ahead log and shared-memory files (`-wal`, `-shm`) the database file's mode. A new
+    folder for it is 0700; an older, looser file and its companions are tightened."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    private_folder(path.parent)
+    private_file(path)
+    for companion in ("-wal", "-shm", "-journal"):
+        restrict(path.with_name(path.name + companion))
+
+
 # A pooled connection that has rested longer than this is tested before use. One in steady use
 # is not: a test per request would add a round trip to every request. A connection that breaks
 # while in use fails its request (503) and SQLAlchemy then replaces every pooled connection.
@@ -132,8 +147,7 @@ def build_engine(
     lock (the busy timeout)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(parsed.database)
         engine = create_engine(
             url,
             connect_args={"timeout": statement_timeout, "check_same_thread": False},

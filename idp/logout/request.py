@@ -5,6 +5,11 @@ is when old tokens turn up). `client_id`, when given with a hint, must be one of
 `post_logout_redirect_uri` is honoured only when it is exactly one registered for that
 e-service; if anything fails the checks there is no redirect at all (§4), and the citizen ends
 on our own page.
+
+A `client_id` alone names an e-service but proves nothing: anyone can write a link with it (and
+dynamic registration lets anyone register an address). So the redirect is followed only for an
+e-service proven by a valid `id_token_hint`, or after the citizen confirmed the logout on our
+page, which names the e-service (§2 recommends the hint with a redirect, §6 the confirmation).
 """
 
 from __future__ import annotations
@@ -60,9 +65,15 @@ class LogoutRequest:
     def service_name(self) -> str | None:
         return self.client.name if self.client is not None else None
 
-    def redirect_target(self) -> str | None:
-        """The post-logout redirect with `state` added, if the request earned one."""
-        if self.redirect_uri is None:
+    @property
+    def proven(self) -> bool:
+        """The e-service is shown by an ID token we issued to it, not only named."""
+        return self.hint is not None and self.client is not None
+
+    def redirect_target(self, *, confirmed: bool) -> str | None:
+        """The post-logout redirect with `state` added, if the request earned one: its checks
+        passed, and the e-service is `proven` or the citizen `confirmed` on our page."""
+        if self.redirect_uri is None or not (self.proven or confirmed):
             return None
         if not self.state:
             return self.redirect_uri

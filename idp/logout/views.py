@@ -3,6 +3,9 @@
 - `/logout`: an e-service sends the citizen here. With an `id_token_hint` issued under the
   browser's current session, the session ends at once; otherwise, if the browser has a session,
   the citizen is asked to confirm (nobody can sign a citizen out from a third-party page).
+  Without a session there is nothing to end: the browser goes back to the e-service only if an
+  `id_token_hint` proves which one asked, else it stays on our signed-out page (no open
+  redirect for whoever writes a `client_id` into a link).
 - `/logout/confirm` (POST, CSRF-protected): the citizen's answer.
 - `/logout/done`: our signed-out page; it loads the e-services' front-channel logout pages in
   hidden frames, then continues to the e-service's post-logout redirect, if there is one.
@@ -52,9 +55,12 @@ def _finish(
     parsed: logout_request.LogoutRequest,
     ended: Ended | None,
     locale: str,
+    *,
+    confirmed: bool,
 ) -> Response:
-    """Where the browser goes after a logout (or when there was nothing to end)."""
-    target = parsed.redirect_target()
+    """Where the browser goes after a logout (or when there was nothing to end); `confirmed`
+    when the citizen asked for it on our confirmation page."""
+    target = parsed.redirect_target(confirmed=confirmed)
     frames = ended.frontchannel if ended is not None else []
     if target is not None and not frames:
         return RedirectResponse(target, status_code=303, headers=NO_STORE)
@@ -140,7 +146,7 @@ async def end_session(request: Request) -> Response:
             if sso is not None
             else Ended()
         )
-        return _finish(runtime, parsed, ended, locale), ended
+        return _finish(runtime, parsed, ended, locale, confirmed=False), ended
 
     return await _run(request, work)
 
@@ -166,7 +172,7 @@ async def confirm(request: Request) -> Response:
             if sso is not None
             else Ended()
         )
-        return _finish(runtime, parsed, ended, locale), ended
+        return _finish(runtime, parsed, ended, locale, confirmed=True), ended
 
     return await _run(request, work)
 

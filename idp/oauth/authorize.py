@@ -188,10 +188,13 @@ def decide(
     pending: Pending,
     interaction: Interaction | None = None,
 ) -> Response:
-    """Answer now, or send the citizen to sign in or consent."""
+    """Answer now, or send the citizen to sign in or consent.
+
+    A request that waits for the citizen is stored as an interaction, which the indicators
+    count as a sign-in started; only a request answered at once by the session records
+    `signin.started` (an anonymous `/authorize` leaves no audit entry, see `idp.stats.rollup`).
+    """
     params = pending.params
-    if interaction is None:
-        events.record(db, "signin.started", client_id=pending.request.client.client_id)
     sso = sessions.current_session(db, request, runtime.settings)
     problem = session_problem(sso, params, interaction)
     if problem is not None:
@@ -211,6 +214,8 @@ def decide(
         if interaction is None:
             interaction = start_interaction(db, runtime, pending, force_login=False)
         return to_consent(runtime, interaction)
+    if interaction is None:
+        events.record(db, "signin.started", client_id=pending.request.client.client_id)
     return issue_code(db, pending, user, sso, interaction)
 
 

@@ -23,6 +23,8 @@ from typing import Any, Literal
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from idp.files import FILE_MODE, private_folder, restrict
+
 Alg = Literal["RS256", "ES256", "PS256", "EdDSA"]
 SUPPORTED_ALGS: tuple[Alg, ...] = ("RS256", "ES256", "PS256", "EdDSA")
 INITIAL_ALGS: tuple[Alg, ...] = ("RS256", "ES256")
@@ -237,7 +239,7 @@ class KeyRing:
 
     @contextlib.contextmanager
     def _folder_lock(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_folder(self.directory)
         with open(self.directory / ".lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -248,7 +250,8 @@ class KeyRing:
     def _write(self, key: SigningKey) -> None:
         path = self.directory / f"{key.kid}.json"
         tmp = self.directory / f".{key.kid}.json.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)  # also when a leftover temporary file had another mode
         with os.fdopen(fd, "w") as handle:
             json.dump(key.to_file(), handle, indent=2)
             handle.flush()
@@ -257,10 +260,14 @@ class KeyRing:
         key.path = path
 
     def ensure_initial(self, now: datetime | None = None) -> list[SigningKey]:
-        """Give an empty folder one active key per initial algorithm; returns the keys made."""
+        """Give an empty folder one active key per initial algorithm; returns the keys made.
+        Key files found readable by others are made owner-only."""
         made: list[SigningKey] = []
         with self._folder_lock():
             self.load()
+            for key in self._keys:
+                if key.path is not None:
+                    restrict(key.path)
             if self._keys:
                 return made
             now = now or datetime.now(UTC)

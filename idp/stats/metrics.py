@@ -15,7 +15,6 @@ figures are those of the one process.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import time
@@ -37,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from idp.proxies import Networks
 from idp.stats.rules import SIGNIN_STEPS, is_eservice
 
 SIGNINS = Counter(
@@ -151,19 +151,8 @@ class LatencyMiddleware:
 
 
 def _allowed(request: Request) -> bool:
-    networks = request.app.state.runtime.settings.metrics_allow
-    host = request.client.host if request.client else ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    for network in networks:
-        try:
-            if address in ipaddress.ip_network(network, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    networks = Networks(request.app.state.runtime.settings.metrics_allow)
+    return request.client is not None and request.client.host in networks
 
 
 def exposition() -> bytes:

@@ -5,6 +5,12 @@ order, under the chain head's lock, to committed events only, so no event can la
 below the watermark (`run` seals what has committed before counting). One rollup runs at a
 time: the first statement locks the `stats_state` row.
 
+Sign-ins that wait for the citizen are counted from their requests (`interactions`), not from
+audit events: anyone can make `/authorize` store one, and the audit log keeps its entries for
+years. Once a request's time has run out (it has long been committed then) it counts as a
+sign-in started, on the day it started, and, if unfinished, as one abandoned at the step it
+reached; `idp janitor` deletes it only after that (`until` below, the same instant).
+
 Distinct citizens are exact: each period keeps the set of citizens already counted
 (`idp.stats.sets`), and a counter grows by the number of citizens a batch adds to a set. New
 citizens likewise: those a batch adds to the set of everyone who ever signed in to the e-service,
@@ -15,14 +21,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from pyroaring import BitMap64
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from idp import events
 from idp.db.inserts import upsert
 from idp.db.models import Event, Interaction, StatsCount, StatsState
 from idp.runtime import Runtime
@@ -31,9 +37,10 @@ from idp.stats.periods import PERIODS, start_of
 
 STATE_ID = 1
 BATCH = 20000
-ABANDONED_BATCH = 5000
+INTERACTION_BATCH = 5000
 
 CountKey = tuple[str, date, str, str, str]
+Row = tuple[datetime, str, str, str | None, int | None, dict[str, Any]]
 
 
 def _lock_state(db: Session) -> StatsState:
@@ -53,15 +60,6 @@ def _lock_state(db: Session) -> StatsState:
     state = db.get(StatsState, STATE_ID, populate_existing=True)
     assert state is not None
     return state
-
-
-def _event_day(at: datetime, type: str, data: dict[str, Any]) -> date:
-    if type == "signin.abandoned" and isinstance(data.get("started"), str):
-        try:
-            return datetime.fromisoformat(data["started"]).date()
-        except ValueError:
-            pass
-    return at.date()
 
 
 def _add_counts(db: Session, counts: dict[CountKey, int]) -> None:
@@ -94,7 +92,7 @@ def apply(db: Session, rows: Iterable[Sequence[Any]]) -> int:
         found = rules.contribution(type, outcome, client_id, user_id, values)
         if not (found.counts or found.distinct or found.first):
             continue
-        day = _event_day(at, type, values)
+        day = at.date()
         for client, metric, dim in found.counts:
             by_day[(day, client, metric, dim)] += 1
         for client, metric, user in found.distinct:
@@ -134,54 +132,69 @@ def apply(db: Session, rows: Iterable[Sequence[Any]]) -> int:
     return read
 
 
-def record_abandoned(db: Session, state: StatsState, now: datetime) -> int:
-    """An event for each e-service sign-in that expired unfinished since the last run."""
+def ended_interactions(db: Session, state: StatsState, until: datetime) -> tuple[list[Row], bool]:
+    """What the e-service sign-in requests whose time ran out before `until`, and that were not
+    counted yet, add (as rows for `apply`): a sign-in started and, if unfinished, one abandoned
+    at the step it reached. Also whether more such requests are left for another batch.
+
+    The state's watermark (`abandoned_until`) is the expiry time before which every request
+    has been counted; a batch ends before a run of equal expiry times, never inside one."""
+    since = state.abandoned_until
     query = select(Interaction).where(
-        Interaction.expires_at <= now,
-        Interaction.completed_at.is_(None),
-        ~Interaction.client_id.startswith("idp:"),
+        Interaction.expires_at < until, ~Interaction.client_id.startswith("idp:")
     )
-    if state.abandoned_until is not None:
-        query = query.where(Interaction.expires_at > state.abandoned_until)
-    found = list(db.scalars(query.order_by(Interaction.expires_at).limit(ABANDONED_BATCH)))
+    if since is not None:
+        query = query.where(Interaction.expires_at >= since)
+    query = query.order_by(Interaction.expires_at, Interaction.id)
+    found = list(db.scalars(query.limit(INTERACTION_BATCH + 1)))
+    more = len(found) > INTERACTION_BATCH
+    if more:
+        until = found[INTERACTION_BATCH].expires_at
+        found = [row for row in found if row.expires_at < until]
+        if not found:  # a whole batch with one expiry time: count them all, step past it
+            found = list(db.scalars(query.where(Interaction.expires_at == until)))
+            until += timedelta(microseconds=1)
+    if since is None or until > since:
+        state.abandoned_until = until
+    rows: list[Row] = []
     for interaction in found:
-        amr = interaction.amr or []
-        step = (
-            "password" if "pwd" not in amr else "second_factor" if "otp" not in amr else "consent"
-        )
-        events.record(
-            db,
-            "signin.abandoned",
-            outcome="abandoned",
-            user_id=interaction.user_id,
-            client_id=interaction.client_id,
-            step=step,
-            started=interaction.created_at.isoformat(),
-        )
-    if len(found) == ABANDONED_BATCH:
-        state.abandoned_until = found[-1].expires_at
-    else:
-        state.abandoned_until = now
-    return len(found)
+        client_id = interaction.client_id
+        rows.append((interaction.created_at, "signin.started", "success", client_id, None, {}))
+        if interaction.completed_at is None:
+            amr = interaction.amr or []
+            reached = (
+                "password"
+                if "pwd" not in amr
+                else "second_factor"
+                if "otp" not in amr
+                else "consent"
+            )
+            data = {"step": reached}
+            user_id = interaction.user_id
+            rows.append(
+                (interaction.created_at, "signin.abandoned", "abandoned", client_id, user_id, data)
+            )
+    return rows, more
 
 
 def step(db: Session, *, batch: int = BATCH, now: datetime | None = None) -> tuple[int, bool]:
-    """Count the next `batch` chain positions. Returns (events counted, more to do)."""
+    """Count the next `batch` chain positions and the sign-in requests whose time ran out
+    before `now`. Returns (events read and requests' contributions counted, more to do)."""
     state = _lock_state(db)
-    abandoned = record_abandoned(db, state, now or datetime.now(UTC))
+    ended, more_ended = ended_interactions(db, state, now or datetime.now(UTC))
     head = db.scalar(select(func.max(Event.seq))) or 0
     last = state.last_seq
-    if head <= last:
-        return 0, abandoned > 0
     upto = min(head, last + batch)
-    rows = db.execute(
-        select(Event.at, Event.type, Event.outcome, Event.client_id, Event.user_id, Event.data)
-        .where(Event.seq > last, Event.seq <= upto, Event.type.in_(rules.TYPES))
-        .order_by(Event.seq)
-    )
-    counted = apply(db, rows)
-    state.last_seq = upto
-    return counted, upto < head or abandoned > 0
+    rows: Iterable[Sequence[Any]] = ()
+    if upto > last:
+        rows = db.execute(
+            select(Event.at, Event.type, Event.outcome, Event.client_id, Event.user_id, Event.data)
+            .where(Event.seq > last, Event.seq <= upto, Event.type.in_(rules.TYPES))
+            .order_by(Event.seq)
+        )
+        state.last_seq = upto
+    counted = apply(db, chain(ended, rows))
+    return counted, upto < head or more_ended
 
 
 def run(runtime: Runtime, *, batch: int = BATCH, now: datetime | None = None) -> int:
@@ -190,8 +203,7 @@ def run(runtime: Runtime, *, batch: int = BATCH, now: datetime | None = None) ->
 
     total = 0
     while True:
-        # Counted in chain order: seal what has committed first (the previous step's
-        # `signin.abandoned` events included).
+        # Counted in chain order: seal what has committed first.
         sealer.seal_all(runtime.db)
         with runtime.db.transaction() as db:
             counted, more = step(db, batch=batch, now=now)

@@ -2,13 +2,17 @@
 
 Per e-service (and for all of them together, `ALL`):
 
-- `started`: a valid authorization request from the e-service (`signin.started`);
+- `started`: a sign-in the e-service asked for: a request the citizen was sent to sign in or
+  consent for (counted from the stored request once its time has run out, on the day it
+  started: anonymous requests leave no audit entry), or one answered at once by the single
+  sign-on session (`signin.started`). A `prompt=none` request that fails starts nothing;
 - `completed`: an authorization code issued to it (`signin.completed`), split by assurance
   level (`acr`) and by methods (`amr`); `completed_sso` those answered by an existing single
   sign-on session; `seconds`: for the others, whole seconds from the request to the code;
 - `failed`: a failed step of a sign-in for it, by reason (`password:credentials`,
   `otp:invalid_code`, `cancelled`, ...);
-- `abandoned`: a sign-in left unfinished until it expired, by the step reached;
+- `abandoned`: a sign-in left unfinished until its request expired, by the step reached
+  (counted from the request, like `started`);
 - `consents_given`, `consents_revoked`;
 - distinct citizens (exact, per period): `citizens` (completed a sign-in), `new_citizens`
   (the first sign-in ever to that e-service; to any e-service for `ALL`).
@@ -25,7 +29,8 @@ from typing import Any
 ALL = "*"
 MAX_SECONDS = 3600  # longer sign-ins are counted as one hour
 
-# Event types the rollup reads (others are skipped without being loaded).
+# Event types the rollup reads (others are skipped without being loaded). The requests that
+# waited for the citizen add `signin.started` and `signin.abandoned` without any event.
 SIGNIN_STEPS = {
     "auth.password": "password",
     "auth.otp": "otp",
@@ -46,7 +51,6 @@ TYPES = sorted(
         "signin.started",
         "signin.completed",
         "signin.cancelled",
-        "signin.abandoned",
         "consent.granted",
         "consent.revoked",
         *SIGNIN_STEPS,

@@ -19,13 +19,14 @@ from idp.db.models import (
     Event,
     Interaction,
     RefreshToken,
+    StatsCount,
     TokenGrant,
     UsedJti,
     User,
 )
 from idp.runtime import Runtime
 from tests.logout.conftest import eservice, sign_in_to
-from tests.protocol.conftest import Flow, authorize
+from tests.protocol.conftest import Flow, authorize, sign_in
 
 KINDS = (AuthorizationCode, AccessToken, RefreshToken, TokenGrant, Interaction, UsedJti)
 
@@ -69,23 +70,62 @@ def test_expired_rows_are_deleted_and_live_ones_kept(
     assert set(counts(runtime).values()) == {0}
 
 
-def test_an_abandoned_sign_in_is_counted_before_its_request_is_deleted(
+def day_counts(runtime: Runtime, client_id: str) -> dict[tuple[str, str], int]:
+    """The indicators' raw counts of today for an e-service."""
+    with runtime.db.transaction() as db:
+        rows = db.scalars(
+            select(StatsCount).where(
+                StatsCount.period == "d",
+                StatsCount.client_id == client_id,
+                StatsCount.start == datetime.now(UTC).date(),
+            )
+        )
+        return {(row.metric, row.dim): row.value for row in rows}
+
+
+def test_sign_in_requests_are_counted_without_audit_entries_then_deleted(
     client: TestClient,
     runtime: Runtime,
+    citizen: User,
     cli_env: Settings,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Anyone can make `/authorize` store a request: it leaves no permanent audit entry, and the
+    indicators still count every sign-in started and abandoned exactly once."""
     tax = eservice(runtime, "tax")
-    assert authorize(client, Flow.new(tax)).status_code == 303  # the citizen never signs in
-    with runtime.db.transaction() as db:
-        pending = db.scalars(select(Interaction)).one()
-        pending.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    before = counts_of_events(runtime)
+    for _ in range(3):  # anonymous requests, never followed up
+        assert "/login/" in authorize(client, Flow.new(tax)).headers["location"]
+    assert counts_of_events(runtime) == before
 
+    waiting = authorize(client, Flow.new(tax))  # one the citizen signs in for
+    interaction_id = waiting.headers["location"].rsplit("/", 1)[1]
+    sign_in(client, runtime, citizen)
+    done = client.get(f"/authorize/resume/{interaction_id}", follow_redirects=False)
+    assert "code=" in done.headers["location"]
+    answered = authorize(client, Flow.new(tax))  # and one the session answers at once
+    assert "code=" in answered.headers["location"]
+
+    with runtime.db.transaction() as db:  # the requests' time runs out
+        for pending in db.scalars(select(Interaction)):
+            pending.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     assert main(["janitor", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["indicators_counted"] >= 1
-    assert report["deleted"]["interactions"] == 1
+    assert report["deleted"]["interactions"] == 4
+    expected = {
+        ("started", ""): 5,
+        ("completed", ""): 2,
+        ("abandoned", "password"): 3,
+    }
+    found = day_counts(runtime, tax.client_id)
+    assert {key: found.get(key) for key in expected} == expected
+    assert main(["janitor", "--json"]) == 0  # nothing is counted twice
+    assert day_counts(runtime, tax.client_id) == found
     with runtime.db.transaction() as db:
-        abandoned = db.scalars(select(Event).where(Event.type == "signin.abandoned")).one()
-    assert abandoned.client_id == tax.client_id
-    assert abandoned.data["step"] == "password"
+        types = [e.type for e in db.scalars(select(Event).where(Event.type.like("signin.%")))]
+    assert sorted(types) == ["signin.completed", "signin.completed", "signin.started"]
+
+
+def counts_of_events(runtime: Runtime) -> int:
+    with runtime.db.transaction() as db:
+        return int(db.scalar(select(func.count()).select_from(Event)) or 0)

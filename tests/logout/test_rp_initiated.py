@@ -239,15 +239,51 @@ def test_the_citizen_may_stay_signed_in(
 def test_without_a_session_there_is_nothing_to_confirm(
     client: TestClient, runtime: Runtime
 ) -> None:
-    tax = eservice(runtime, "tax")
+    eservice(runtime, "tax")
     page = signed_out_page(client, logout(client))
     assert page.status_code == 200 and "<h1>You have signed out</h1>" in page.text
+
+
+def test_without_a_session_a_client_id_alone_redirects_nowhere(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """Anyone can write a link naming an e-service and one of its addresses (dynamic
+    registration lets anyone register one): without a session to confirm and without a hint
+    proving the e-service, the browser stays on our own page, in the citizen's language."""
+    tax = eservice(runtime, "tax")
+    for method in ("get", "post"):
+        params = {
+            "client_id": tax.client_id,
+            "post_logout_redirect_uri": "https://tax.example.am/signed-out",
+            "state": "st",
+            "ui_locales": "hy",
+        }
+        if method == "get":
+            response = logout(client, **params)
+        else:
+            response = client.post("/logout", data=params, follow_redirects=False)
+        page = signed_out_page(client, response)
+        assert page.status_code == 200
+        assert '<html lang="hy">' in page.text and "Դուք դուրս եք եկել" in page.text
+        assert "tax.example.am" not in page.text
+
+
+def test_without_a_session_a_valid_hint_returns_to_the_eservice(
+    client: TestClient, runtime: Runtime, citizen: User
+) -> None:
+    tax = eservice(runtime, "tax")
+    signed = sign_in_to(client, runtime, citizen, tax)
+    hint = signed.tokens[tax.client_id]["id_token"]
+    assert logout(client, id_token_hint=hint).status_code == 303  # the session ends here
+    client.cookies.clear()  # ... and later, from a browser without any session:
     back = logout(
         client,
-        client_id=tax.client_id,
+        id_token_hint=hint,
         post_logout_redirect_uri="https://tax.example.am/signed-out",
+        state="st",
     )
-    assert back.headers["location"] == "https://tax.example.am/signed-out"
+    assert back.status_code == 303
+    assert back.headers["location"] == "https://tax.example.am/signed-out?state=st"
 
 
 def test_pages_follow_ui_locales(client: TestClient, runtime: Runtime, citizen: User) -> None:

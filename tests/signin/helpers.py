@@ -113,6 +113,7 @@ class Browser:
     """A citizen's browser: keeps cookies, submits the forms the pages contain."""
 
     def __init__(self, client: httpx.Client, runtime: Runtime) -> None:
+        """`client`: the app in process (a TestClient) or a real server (httpx)."""
         self.client = client
         self.runtime = runtime
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+
+from sqlalchemy import select
 
 from idp.auth import passwords
+from idp.db.models import PasswordReset
 from idp.runtime import Runtime
 from tests.signin.helpers import (
     Browser,
@@ -81,6 +85,43 @@ def test_forgot_password_answers_the_same_for_unknown_accounts(
         == browser.page(known.headers["location"]).text
     )
     assert len(outbox(runtime)) == 1
+
+
+def _earlier(runtime: Runtime, by: timedelta) -> None:
+    """Move every reset link sent so far back in time (as if `by` had passed)."""
+    with runtime.db.transaction() as db:
+        for row in db.scalars(select(PasswordReset)):
+            row.created_at -= by
+
+
+def test_reset_emails_to_one_account_are_capped_per_day_without_telling(
+    browser: Browser, runtime: Runtime
+) -> None:
+    add_citizen(runtime)
+    limit = runtime.settings.password_reset_daily_limit
+    assert limit == 5
+    interaction_id = browser.start()
+    forgot = browser.page(f"/login/{interaction_id}/forgot")
+    for _ in range(limit):
+        browser.submit(forgot, {"username": "anahit"})
+        _earlier(runtime, timedelta(minutes=2))  # past the one-a-minute wait
+    assert len(outbox(runtime)) == limit
+
+    capped = browser.submit(forgot, {"username": "anahit"})
+    unknown = browser.submit(forgot, {"username": "nobody"})
+    assert capped.status_code == unknown.status_code == 303
+    assert capped.headers["location"] == unknown.headers["location"]
+    assert (
+        browser.page(capped.headers["location"]).text
+        == browser.page(unknown.headers["location"]).text
+    )
+    assert len(outbox(runtime)) == limit  # nothing more was sent
+    refused = [e for e in events_of(runtime, "auth.password_reset_requested") if e.user_id]
+    assert refused[-1].outcome == "failure" and refused[-1].data["reason"] == "daily_limit"
+
+    _earlier(runtime, timedelta(hours=24))  # a day later the account can be sent one again
+    browser.submit(forgot, {"username": "anahit"})
+    assert len(outbox(runtime)) == limit + 1
 
 
 def test_must_change_password_is_asked_before_returning(browser: Browser, runtime: Runtime) -> None:

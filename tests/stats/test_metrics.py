@@ -13,6 +13,7 @@ from idp import events
 from idp.app import create_app
 from idp.config import Settings
 from idp.runtime import Runtime
+from tests.conftest import make_settings
 from tests.protocol.conftest import Flow, register
 from tests.server import ServerProcess, server_env
 
@@ -43,6 +44,29 @@ def test_metrics_only_for_allowed_networks_and_counts_errors(runtime: Runtime) -
     assert _value(after, 'idp_errors_total{code="invalid_grant"}') == errors + 1
     assert 'idp_request_duration_seconds_bucket{le="0.005",method="POST",route="/token"' in after
     assert "idp_signins_total" in after and "idp_tokens_issued_total" in after
+
+
+def test_metrics_see_the_client_a_trusted_proxy_forwarded(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url, trusted_proxies=["10.0.0.0/8"])
+    runtime = Runtime.build(settings)
+    app = create_app(runtime=runtime)
+    try:
+        # The proxy on loopback's network passes on a public client: no metrics for it, even
+        # when that client writes an allowed address into the header itself.
+        with TestClient(app, base_url=settings.issuer, client=("10.0.0.5", 4000)) as proxied:
+            spoofed = {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}
+            assert proxied.get("/metrics", headers=spoofed).status_code == 404
+            assert proxied.get("/metrics").status_code == 404  # the proxy itself: not allowed
+        # A client that is no trusted proxy is its own address, whatever it writes.
+        with TestClient(app, base_url=settings.issuer, client=("203.0.113.9", 4000)) as direct:
+            assert direct.get("/metrics", headers={"X-Forwarded-For": "::1"}).status_code == 404
+        with TestClient(app, base_url=settings.issuer, client=("127.0.0.1", 4000)) as scraper:
+            forwarded = {"X-Forwarded-For": "203.0.113.9"}
+            assert scraper.get("/metrics", headers=forwarded).status_code == 200
+    finally:
+        runtime.db.dispose()
 
 
 def _refuse(server: ServerProcess, times: int) -> None:
