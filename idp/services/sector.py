@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from idp.background import run_now
 from idp.config import Settings
 from idp.i18n import N_
 from idp.oauth.fetch import FetchError, fetch_json
@@ -28,7 +29,7 @@ def check_sector_identifier(uri: str, redirect_uris: list[str], settings: Settin
     if urlsplit(uri).scheme.lower() != "https" and not settings.client_fetch_private_addresses:
         raise InvalidInput(N_("sector identifier URI must use https: '%(uri)s'"), uri=uri)
     try:
-        document = fetch_json(uri, settings)
+        document = run_now(fetch_json(uri, settings))
     except FetchError as exc:
         raise InvalidInput(
             N_("sector identifier URI could not be fetched: %(problem)s"), problem=exc

@@ -5,9 +5,7 @@ then know a citizen by the same pairwise `sub`."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from idp.runtime import Runtime
 from idp.services import clients as client_service
 from idp.services import registration as registration_service
 from tests.conftest import make_settings
+from tests.hosts import Documents
 from tests.server import free_port
 
 from .conftest import EService, Flow, tokens_for, verify_jwt
@@ -29,51 +28,6 @@ from .conftest import EService, Flow, tokens_for, verify_jwt
 TAX = "https://tax.example.am/callback"
 CUSTOMS = "https://customs.example.am/callback"
 LAND = "https://land.example.am/callback"
-
-
-class Documents:
-    """A web server publishing documents at paths (a body, or a redirect), counting hits."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, bytes] = {}
-        self.redirects: dict[str, str] = {}
-        self.hits: dict[str, int] = {}
-        documents = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                documents.hits[self.path] = documents.hits.get(self.path, 0) + 1
-                if self.path in documents.redirects:
-                    self.send_response(302)
-                    self.send_header("Location", documents.url(documents.redirects[self.path]))
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = documents.bodies.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def publish(self, path: str, document: Any) -> str:
-        self.bodies[path] = json.dumps(document).encode()
-        return self.url(path)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -197,7 +151,9 @@ def test_cli_in_production_fetches_only_public_https_addresses(
     internal = f"https://127.0.0.1:{documents.port}/sector.json"
     code = main(clients_create("--sector-identifier-uri", internal))
     assert code == 1
-    assert "127.0.0.1 resolves to a non-public address" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"error: sector identifier URI could not be fetched: {internal} cannot be used\n"
+    )
     assert not documents.hits
     assert client_count(runtime) == 0
 
