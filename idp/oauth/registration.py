@@ -1,11 +1,13 @@
 """Dynamic client registration (RFC 7591) and its management (RFC 7592).
 
 An e-service registers itself with an initial access token an administrator issued
-(`idp clients initial-token`); each use spends one of its uses, and a refused registration
-spends nothing (it is one transaction). The metadata is checked by the very function the CLI,
-the console and the admin API use (`idp.services.clients.register_client`), so a registration
-can obtain nothing an administrator could not give: never the first-party flag, a restricted
-scope or the admin scope. The answer carries a registration access token for
+(`idp clients initial-token`); each attempt spends one of its uses, committed before anything
+else, so a refused registration counts too and one token cannot repeat a refused one (or its
+fetch) forever. The metadata is checked by the very functions the CLI, the console and the
+admin API use (`idp.services.clients.check_client`, then `register_client`), so a
+registration can obtain nothing an administrator could not give: never the first-party flag,
+a restricted scope or the admin scope; the sector identifier URI is fetched between the two,
+outside any transaction. The answer carries a registration access token for
 `/register/<client_id>` (read, update, delete).
 """
 
@@ -16,6 +18,7 @@ from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -170,24 +173,31 @@ async def register(request: Request) -> Response:
         return _error(error)
     runtime: Runtime = request.app.state.runtime
 
+    def spend() -> int | None:
+        with runtime.db.transaction() as db:
+            return registration_service.use_initial_token(db, token)
+
+    token_id = await run_in_threadpool(spend)  # committed: a refused registration counts too
+    if token_id is None:
+        return _error(
+            RegistrationError(
+                "invalid_token", "The initial access token is invalid or used up.", 401
+            )
+        )
+    try:
+        # Outside any transaction: a sector identifier URI is fetched here.
+        checked = await client_service.check_client(new_client(data), runtime.settings)
+    except ServiceError as error:
+        return _error(_refused(error))
+
     def work() -> Response:
         try:
             with runtime.db.transaction() as db:
-                token_id = registration_service.use_initial_token(db, token)
-                if token_id is None:
-                    raise RegistrationError(
-                        "invalid_token", "The initial access token is invalid or used up.", 401
-                    )
                 registered = client_service.register_client(
-                    db,
-                    new_client(data),
-                    actor=f"dcr:initial-token-{token_id}",
-                    settings=runtime.settings,
+                    db, checked, actor=f"dcr:initial-token-{token_id}"
                 )
                 access = registration_service.new_registration_token(registered.client)
                 body = metadata_of(registered.client, runtime.settings.issuer)
-        except RegistrationError as error:
-            return _error(error)
         except ServiceError as error:
             return _error(_refused(error))
         if registered.client_secret:
@@ -199,7 +209,9 @@ async def register(request: Request) -> Response:
 
 
 async def configuration(request: Request) -> Response:
-    """RFC 7592: GET reads, PUT replaces, DELETE removes (disables) the registration."""
+    """RFC 7592: GET reads, PUT replaces, DELETE removes (disables) the registration. A PUT
+    reads the registration, checks the new metadata outside any transaction (fetching the
+    sector identifier URI when it or the redirect URIs change), then writes it."""
     client_id = str(request.path_params["client_id"])[:128]
     try:
         token = _bearer(request)
@@ -208,39 +220,57 @@ async def configuration(request: Request) -> Response:
         return _error(error)
     runtime: Runtime = request.app.state.runtime
 
-    def work() -> Response:
+    def registered(db: Session) -> Client:
+        client = registration_service.client_for_registration_token(db, token)
+        if client is None or client.client_id != client_id or client.disabled:
+            raise RegistrationError(
+                "invalid_token", "The registration access token is not valid.", 401
+            )
+        return client
+
+    def current() -> Client | Response:
+        try:
+            with runtime.db.read() as db:
+                return registered(db)
+        except RegistrationError as error:
+            return _error(error)
+
+    def work(checked: client_service.CheckedClient | None) -> Response:
         try:
             with runtime.db.transaction() as db:
-                client = registration_service.client_for_registration_token(db, token)
-                if client is None or client.client_id != client_id or client.disabled:
-                    raise RegistrationError(
-                        "invalid_token", "The registration access token is not valid.", 401
-                    )
+                client = registered(db)
                 actor = f"dcr:{client_id}"
                 if request.method == "DELETE":
                     client_service.set_disabled(db, client_id, True, actor=actor)
                     client.registration_token_hash = None
                     return Response(status_code=204, headers=NO_STORE)
-                if data is not None:
-                    if data.get("client_id", client_id) != client_id:
-                        raise InvalidInput("client_id does not match the registration")
-                    # What only administrators set stays as they set it.
-                    kept = replace(
-                        new_client(data),
-                        first_party=client.first_party,
-                        restricted_scopes=list(client.restricted_scopes or []),
-                        allowed_claims=list(client.allowed_claims or []),
-                        legal_basis=client.legal_basis,
-                        access_token_format=client.access_token_format,
-                        require_pkce=client.require_pkce,
-                    )
-                    client = client_service.update_client(
-                        db, client_id, kept, actor=actor, settings=runtime.settings
-                    )
+                if checked is not None:
+                    client = client_service.update_client(db, client_id, checked, actor=actor)
                 return JSONResponse(metadata_of(client, runtime.settings.issuer), headers=NO_STORE)
         except RegistrationError as error:
             return _error(error)
         except ServiceError as error:
             return _error(_refused(error))
 
-    return await run_in_threadpool(work)
+    if data is None:
+        return await run_in_threadpool(work, None)
+    found = await run_in_threadpool(current)
+    if isinstance(found, Response):
+        return found
+    try:
+        if data.get("client_id", client_id) != client_id:
+            raise InvalidInput("client_id does not match the registration")
+        # What only administrators set stays as they set it.
+        kept = replace(
+            new_client(data),
+            first_party=found.first_party,
+            restricted_scopes=list(found.restricted_scopes or []),
+            allowed_claims=list(found.allowed_claims or []),
+            legal_basis=found.legal_basis,
+            access_token_format=found.access_token_format,
+            require_pkce=found.require_pkce,
+        )
+        checked = await client_service.check_client(kept, runtime.settings, current=found)
+    except ServiceError as error:
+        return _error(_refused(error))
+    return await run_in_threadpool(work, checked)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from idp.background import run_now
 from idp.cli import main
 from idp.config import Settings
 from idp.db.models import Client, InitialAccessToken, User
@@ -181,7 +182,7 @@ def metadata(sector: str, *redirect_uris: str) -> dict[str, Any]:
 def test_dynamic_registration_checks_the_sector_document(
     client: TestClient, runtime: Runtime, documents: Documents
 ) -> None:
-    token = initial_token(runtime)
+    token = initial_token(runtime, uses=5)
     bearer = {"Authorization": f"Bearer {token}"}
     for path, error in [
         ("/incomplete.json", "invalid_redirect_uri"),
@@ -193,12 +194,29 @@ def test_dynamic_registration_checks_the_sector_document(
         assert refused.status_code == 400, path
         assert refused.json()["error"] == error, path
         assert "sector identifier URI" in refused.json()["error_description"]
-    with runtime.db.read() as db:
-        assert db.scalar(select(InitialAccessToken.uses_left)) == 1  # refusals spent nothing
+    assert client_count(runtime) == 0
     sector = documents.url("/sector.json")
     answer = client.post("/register", json=metadata(sector), headers=bearer)
     assert answer.status_code == 201, answer.text
     assert answer.json()["sector_identifier_uri"] == sector
+
+
+def test_a_refused_registration_spends_a_use_of_the_initial_token(
+    client: TestClient, runtime: Runtime, documents: Documents
+) -> None:
+    """Else one token could make the provider fetch a refused document again and again."""
+    token = initial_token(runtime, uses=2)
+    bearer = {"Authorization": f"Bearer {token}"}
+    refused = metadata(documents.url("/incomplete.json"))
+    for _ in range(2):
+        assert client.post("/register", json=refused, headers=bearer).status_code == 400
+    with runtime.db.read() as db:
+        assert db.scalar(select(InitialAccessToken.uses_left)) == 0
+    used_up = client.post("/register", json=refused, headers=bearer)
+    assert used_up.status_code == 401
+    assert used_up.json()["error"] == "invalid_token"
+    assert documents.hits["/incomplete.json"] == 2  # the third attempt fetched nothing
+    assert client_count(runtime) == 0
 
 
 def test_a_registration_update_is_checked_again_when_the_redirect_uris_change(
@@ -245,10 +263,9 @@ def pairwise(runtime: Runtime, redirect_uri: str, sector: str | None) -> EServic
         sector_identifier_uri=sector,
         first_party=True,
     )
+    checked = run_now(client_service.check_client(new, runtime.settings))
     with runtime.db.transaction() as db:
-        registered = client_service.register_client(
-            db, new, actor="test", settings=runtime.settings
-        )
+        registered = client_service.register_client(db, checked, actor="test")
         return EService(registered.client.client_id, registered.client_secret, redirect_uri)
 
 
@@ -277,17 +294,18 @@ def test_several_hosts_need_a_sector_that_lists_them(
         name="Revenue", redirect_uris=[TAX, CUSTOMS], subject_type="pairwise"
     )
     with runtime.db.transaction() as db, pytest.raises(InvalidInput, match="several hosts"):
-        client_service.register_client(db, new, actor="test", settings=runtime.settings)
-    with runtime.db.transaction() as db:
-        registered = client_service.register_client(
-            db,
+        client_service.register_client(db, new, actor="test")
+    checked = run_now(
+        client_service.check_client(
             client_service.NewClient(
                 name="Revenue",
                 redirect_uris=[TAX, CUSTOMS],
                 subject_type="pairwise",
                 sector_identifier_uri=documents.url("/sector.json"),
             ),
-            actor="test",
-            settings=runtime.settings,
+            runtime.settings,
         )
+    )
+    with runtime.db.transaction() as db:
+        registered = client_service.register_client(db, checked, actor="test")
         assert registered.client.sector_identifier_uri == documents.url("/sector.json")
