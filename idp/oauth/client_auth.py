@@ -100,11 +100,11 @@ class ClaimedAssertion:
     kid: str | None
 
 
-def claimed_assertion(form: Mapping[str, str], audiences: list[str]) -> ClaimedAssertion | None:
+def claimed_assertion(form: Mapping[str, str], accepted: list[str]) -> ClaimedAssertion | None:
     """The client assertion of a request that authenticates with `private_key_jwt` (None for
     another method), checked from its unverified content before any key is looked up or
     fetched: an allowed algorithm and no `crit`, `iss` and `sub` both naming the client (and
-    `client_id` too, if sent), `aud` naming this provider, `exp` present, not past and not too
+    `client_id` too, if sent), `aud` naming one of `accepted`, `exp` present, not past and not too
     far, a `jti`. Raises `InvalidClientError` otherwise. The signature is checked after."""
     assertion = form.get("client_assertion")
     if form.get("client_assertion_type") != ASSERTION_TYPE or not assertion:
@@ -127,7 +127,7 @@ def claimed_assertion(form: Mapping[str, str], audiences: list[str]) -> ClaimedA
         raise failed
     aud = claims.get("aud")
     named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if not any(isinstance(value, str) and value in audiences for value in named):
+    if not any(isinstance(value, str) and value in accepted for value in named):
         raise failed
     exp = claims.get("exp")
     now = time.time()
@@ -179,9 +179,7 @@ class PrivateKeyJwt:
             status_code=401, description="The client's keys could not be read."
         )
         fetched = self.fetched
-        if not row.jwks_uri or fetched is None or fetched.url != row.jwks_uri:
-            raise unreadable
-        if fetched.document is None:
+        if fetched is None or fetched.url != row.jwks_uri or fetched.document is None:
             raise unreadable
         try:
             return KeySet.import_key_set(fetched.document)  # type: ignore[arg-type]

@@ -84,8 +84,10 @@ def is_public(address: Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def _unusable(url: str) -> Refused:
-    return Refused(N_("%(url)s cannot be used"), url=url)
+def _unusable(url: str, kind: type[FetchError] = Refused) -> FetchError:
+    """The one reason given for an address that may not be called and for a name that does
+    not resolve alike: it tells nothing about the name."""
+    return kind(N_("%(url)s cannot be used"), url=url)
 
 
 def _target(url: str, settings: Settings) -> httpx.URL:
@@ -109,12 +111,11 @@ async def _addresses(url: str, target: httpx.URL, settings: Settings) -> list[Ad
             port = target.port or (443 if target.scheme == "https" else 80)
             infos = await anyio.getaddrinfo(target.host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
-            # As for a refused address: nothing tells whether the name exists.
-            raise FetchError(N_("%(url)s cannot be used"), url=url) from None
+            raise _unusable(url, FetchError) from None  # perhaps for now only: not Refused
         found = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
     addresses = list(dict.fromkeys(found))
     if not addresses:
-        raise FetchError(N_("%(url)s cannot be used"), url=url)
+        raise _unusable(url, FetchError)
     if not settings.client_fetch_private_addresses and not all(map(is_public, addresses)):
         raise _unusable(url)
     return addresses
