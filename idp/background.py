@@ -1,4 +1,5 @@
-"""Background tasks that live as long as the application (the lifespan)."""
+"""Background tasks that live as long as the application (the lifespan), and coroutines run
+to completion for synchronous callers (the command line)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,20 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from idp.logging import get_logger
 
 log = get_logger("idp.background")
+T = TypeVar("T")
+
+
+def run_now(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` to its end for a synchronous caller (the CLI): on an event loop of its own,
+    in a thread of its own, so it works whether or not the caller's thread runs a loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 async def every(interval: float, step: Callable[[], Awaitable[Any]], *, failure: str) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from typer.exceptions import TyperException
 
+from idp.background import run_now
 from idp.config import Settings, load_settings
 from idp.db import DatabaseUnavailable
 from idp.db.migrate import is_up_to_date, upgrade
@@ -414,8 +415,9 @@ def clients_create(
         sector_identifier_uri=sector_identifier_uri,
         require_pkce=require_pkce,
     )
+    checked = run_now(client_service.check_client(new, rt.settings))  # fetches: no transaction
     with transaction(rt) as session:
-        registered = client_service.register_client(session, new, actor=ACTOR, settings=rt.settings)
+        registered = client_service.register_client(session, checked, actor=ACTOR)
         data = client_service.describe(registered.client)
     data["client_secret"] = registered.client_secret
     emit(as_json, data, lambda: _registered_text(data, registered.client_secret))

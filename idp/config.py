@@ -202,12 +202,25 @@ class Settings(BaseSettings):
     connection can make the process hold stays bounded."""
 
     client_fetch_timeout: float = Field(default=3.0, gt=0, le=30)
-    """Seconds to wait when fetching an e-service's `jwks_uri` or `sector_identifier_uri`
-    (redirects are never followed)."""
+    """Seconds a whole fetch of an e-service's `jwks_uri` or `sector_identifier_uri` may take
+    (resolving, connecting, TLS and the answer together); then it is abandoned. Redirects are
+    never followed."""
+
+    client_fetch_backoff: float = Field(default=5.0, gt=0, le=3600)
+    """Seconds a `jwks_uri` that could not be fetched is not tried again; the wait doubles
+    with each further failure, up to `client_fetch_backoff_max`. Meanwhile the e-service's
+    `private_key_jwt` authentications fail at once."""
+
+    client_fetch_backoff_max: float = Field(default=300.0, gt=0, le=86400)
+    """The longest wait before a failing `jwks_uri` is tried again, in seconds."""
 
     client_jwks_cache_seconds: int = Field(default=300, ge=0)
     """Seconds an e-service's JWKS fetched from its `jwks_uri` is reused; an unknown `kid`
-    triggers one early refetch."""
+    triggers an early refetch, at most one every ten seconds."""
+
+    client_jwks_cache_entries: int = Field(default=1000, ge=1, le=1_000_000)
+    """How many `jwks_uri` key sets (and recent failures) each process remembers; the least
+    recently used is forgotten first."""
 
     client_fetch_private_addresses: bool = False
     """Allow fetching e-service URLs that resolve to loopback or private addresses. Only for

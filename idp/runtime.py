@@ -12,6 +12,7 @@ from idp.auth.throttle import Throttle
 from idp.config import Settings
 from idp.db import Database
 from idp.mail import Mailer, build_mailer
+from idp.oauth.client_jwks import ClientKeySets
 from idp.oauth.keys import KeyRing
 from idp.security import SecretBox, master_key
 
@@ -24,6 +25,7 @@ class Runtime:
     secrets: SecretBox
     mailer: Mailer
     throttle: Throttle
+    client_jwks: ClientKeySets  # e-services' key sets fetched from their jwks_uri
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -42,4 +44,5 @@ class Runtime:
             SecretBox(master_key(settings)),
             build_mailer(settings),
             Throttle.from_settings(settings),
+            ClientKeySets(settings.client_jwks_cache_entries),
         )

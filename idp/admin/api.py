@@ -85,6 +85,9 @@ class Operation:
     body: type[BaseModel] | None = None
     query: tuple[tuple[str, str, str], ...] = ()  # name, JSON type, description
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Makes the body into what `run` writes, once the caller is authenticated and outside any
+    # transaction: work that must not hold the database (fetching an e-service's documents).
+    prepare: Callable[[Any, Runtime], Awaitable[Any]] | None = None
 
 
 # Authentication -------------------------------------------------------------------------------
@@ -170,6 +173,10 @@ def _error(status: int, error: str, description: str, **headers: str) -> Respons
 SERVICE_STATUS = {InvalidInput: 400, NotFound: 404, Conflict: 409}
 
 
+def _service_error(error: ServiceError) -> Response:
+    return _error(SERVICE_STATUS.get(type(error), 400), error.code, str(error))
+
+
 def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def view(request: Request) -> Response:
         try:
@@ -178,12 +185,18 @@ def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
             if not all(_clean_text(str(p)) for p in params):
                 raise ApiError(400, "invalid_request", "Parameters must be clean text.")
             body = None
-            if operation.body is not None:
-                # Only an authenticated caller's body is read and parsed.
+            if operation.body is not None or operation.prepare is not None:
+                # Only an authenticated caller's body is read, parsed and prepared.
                 await run_in_threadpool(_authenticated, request, token)
+            if operation.body is not None:
                 body = await _read_body(request, operation.body)
         except ApiError as error:
             return _failure(error)
+        if operation.prepare is not None:
+            try:
+                body = await operation.prepare(body, request.app.state.runtime)
+            except ServiceError as error:
+                return _service_error(error)
         return await run_in_threadpool(_run, request, token, body)
 
     def _authenticated(request: Request, token: str) -> None:
@@ -200,8 +213,7 @@ def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         except ApiError as error:
             return _failure(error)
         except ServiceError as error:
-            status_code = SERVICE_STATUS.get(type(error), 400)
-            return _error(status_code, error.code, str(error))
+            return _service_error(error)
         return JSONResponse(data, status_code=status, headers=NO_STORE)
 
     return view
@@ -232,14 +244,14 @@ def list_clients(call: ApiCall) -> tuple[int, Any]:
     return 200, {"items": [client_service.describe(c) for c in rows], "total": total}
 
 
+async def check_client(body: m.ClientIn, runtime: Runtime) -> client_service.CheckedClient:
+    """The e-service checked, its sector identifier URI fetched (before the transaction)."""
+    new = client_service.NewClient(**body.model_dump())
+    return await client_service.check_client(new, runtime.settings)
+
+
 def register_client(call: ApiCall) -> tuple[int, Any]:
-    body: m.ClientIn = call.body
-    registered = client_service.register_client(
-        call.db,
-        client_service.NewClient(**body.model_dump()),
-        actor=call.actor,
-        settings=call.runtime.settings,
-    )
+    registered = client_service.register_client(call.db, call.body, actor=call.actor)
     data = client_service.describe(registered.client)
     data["client_secret"] = registered.client_secret
     return 201, data
@@ -390,6 +402,7 @@ OPERATIONS: tuple[Operation, ...] = (
         status=201,
         body=m.ClientIn,
         tags=("e-services",),
+        prepare=check_client,
     ),
     Operation(
         "GET",

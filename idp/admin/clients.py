@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.admin.pages import (
+    MAX_FIELD,
     PAGE_SIZE,
     Call,
     admin_view,
     current_page,
     done,
+    form_checked,
+    form_field,
     pagination,
     reason,
     show,
@@ -22,6 +26,7 @@ from idp.i18n import N_
 from idp.json_input import JsonInputError, parse_json
 from idp.oauth.claims import CLAIM_SCOPE
 from idp.oauth.scopes import KNOWN_SCOPES
+from idp.runtime import Runtime
 from idp.services import InvalidInput, ServiceError
 from idp.services import clients as client_service
 
@@ -111,33 +116,34 @@ def _wizard(call: Call, values: dict[str, Any], problem: str | None, status: int
     )
 
 
-def _submitted(call: Call) -> dict[str, Any]:
-    form = call.form
-    assert form is not None
+def _submitted(form: FormData | None) -> dict[str, Any]:
+    def field(name: str, limit: int = MAX_FIELD) -> str:
+        return form_field(form, name, limit)
 
     def many(name: str, allowed: tuple[str, ...]) -> list[str]:
-        return [v for v in form.getlist(name) if isinstance(v, str) and v in allowed]
+        values = form.getlist(name) if form is not None else []
+        return [v for v in values if isinstance(v, str) and v in allowed]
 
     return {
-        "name": call.field("name", 200),
-        "client_id": call.field("client_id", 128),
-        "logo_uri": call.field("logo_uri", 2000),
-        "contacts": call.field("contacts"),
-        "redirect_uris": call.field("redirect_uris"),
-        "post_logout_redirect_uris": call.field("post_logout_redirect_uris"),
-        "backchannel_logout_uri": call.field("backchannel_logout_uri", 2000),
-        "frontchannel_logout_uri": call.field("frontchannel_logout_uri", 2000),
-        "auth_method": call.field("auth_method", 32),
-        "jwks_uri": call.field("jwks_uri", 2000),
-        "jwks": call.field("jwks", client_service.MAX_JWKS),
+        "name": field("name", 200),
+        "client_id": field("client_id", 128),
+        "logo_uri": field("logo_uri", 2000),
+        "contacts": field("contacts"),
+        "redirect_uris": field("redirect_uris"),
+        "post_logout_redirect_uris": field("post_logout_redirect_uris"),
+        "backchannel_logout_uri": field("backchannel_logout_uri", 2000),
+        "frontchannel_logout_uri": field("frontchannel_logout_uri", 2000),
+        "auth_method": field("auth_method", 32),
+        "jwks_uri": field("jwks_uri", 2000),
+        "jwks": field("jwks", client_service.MAX_JWKS),
         "grant_types": many("grant_types", client_service.GRANT_TYPES),
         "scopes": many("scopes", ALL_SCOPES),
         "allowed_claims": many("allowed_claims", CLAIMS),
-        "subject_type": call.field("subject_type", 16),
-        "sector_identifier_uri": call.field("sector_identifier_uri", 2000),
-        "access_token_format": call.field("access_token_format", 16),
-        "first_party": call.checked("first_party"),
-        "legal_basis": call.field("legal_basis", client_service.MAX_LEGAL_BASIS + 1),
+        "subject_type": field("subject_type", 16),
+        "sector_identifier_uri": field("sector_identifier_uri", 2000),
+        "access_token_format": field("access_token_format", 16),
+        "first_party": form_checked(form, "first_party"),
+        "legal_basis": field("legal_basis", client_service.MAX_LEGAL_BASIS + 1),
     }
 
 
@@ -178,15 +184,18 @@ def _register_form(call: Call) -> Response:
     return _wizard(call, _blank(), None, 200)
 
 
+async def _check(form: FormData | None, runtime: Runtime) -> client_service.CheckedClient:
+    """The wizard's e-service checked, its sector identifier URI fetched (no transaction)."""
+    return await client_service.check_client(new_client(_submitted(form)), runtime.settings)
+
+
 def _register(call: Call) -> Response:
-    values = _submitted(call)
-    try:
-        registered = client_service.register_client(
-            call.db, new_client(values), actor=call.admin.actor, settings=call.runtime.settings
-        )
-    except ServiceError as error:
-        return _wizard(call, values, reason(call, error), 400)
+    registered = client_service.register_client(call.db, call.prepared, actor=call.admin.actor)
     return _secret_page(call, registered, N_("The e-service is registered"))
+
+
+def _register_refused(call: Call, error: ServiceError) -> Response:
+    return _wizard(call, _submitted(call.form), reason(call, error), 400)
 
 
 def _secret_page(call: Call, registered: client_service.Registered, title: str) -> Response:
@@ -204,7 +213,12 @@ def _secret_page(call: Call, registered: client_service.Registered, title: str) 
 
 
 register_page = admin_view(_register_form, fresh=True)  # its POST will need it: ask first
-register_submit = admin_view(_register, back=lambda request: "/admin/clients/new")
+register_submit = admin_view(
+    _register,
+    back=lambda request: "/admin/clients/new",
+    prepare=_check,
+    on_error=_register_refused,
+)
 
 
 # One e-service ----------------------------------------------------------------------------------

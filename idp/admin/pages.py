@@ -31,6 +31,17 @@ MAX_FIELD = 4000
 SAFE_METHODS = frozenset({"GET", "HEAD"})  # read only: no fresh sign-in needed
 
 
+def form_field(form: FormData | None, name: str, limit: int = MAX_FIELD) -> str:
+    """A submitted text field, cut to `limit` characters and stripped ("" when absent)."""
+    value = form.get(name) if form is not None else None
+    return value[:limit].strip() if isinstance(value, str) else ""
+
+
+def form_checked(form: FormData | None, name: str) -> bool:
+    """Whether a submitted checkbox is ticked."""
+    return form_field(form, name) in ("1", "on", "true", "yes")
+
+
 @dataclass
 class Call:
     """One admin request: who, where, and its open transaction."""
@@ -40,23 +51,24 @@ class Call:
     runtime: Runtime
     admin: Admin
     form: FormData | None
+    prepared: Any = None  # what the view's `prepare` made of the form, before the transaction
 
     def field(self, name: str, limit: int = MAX_FIELD) -> str:
-        value = self.form.get(name) if self.form is not None else None
-        return value[:limit].strip() if isinstance(value, str) else ""
+        return form_field(self.form, name, limit)
 
     def lines(self, name: str) -> list[str]:
         """A textarea of one value per line (or separated by spaces)."""
         return [part for part in self.field(name).split() if part]
 
     def checked(self, name: str) -> bool:
-        return self.field(name) in ("1", "on", "true", "yes")
+        return form_checked(self.form, name)
 
     def query(self, name: str, limit: int = 200) -> str:
         return self.request.query_params.get(name, "")[:limit].strip()
 
 
 View = Callable[[Call], Response]
+Prepare = Callable[[FormData | None, Runtime], Awaitable[Any]]
 
 
 def current_page(request: Request) -> int:
@@ -119,14 +131,19 @@ def admin_view(
     fresh: bool = False,
     back: Callable[[Request], str] | None = None,
     on_error: Callable[[Call, ServiceError], Response] | None = None,
+    prepare: Prepare | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """An admin page or action: CSRF checked on POST, then the administrator (or a sign-in, or
     403), then `view` in one transaction. A refused action (ServiceError) is shown by
-    `on_error`.
+    `on_error`. With `prepare`, the form is first made into what `view` writes
+    (`call.prepared`) once the administrator is known, outside any transaction: work that must
+    not hold the database, such as fetching a document an e-service publishes; its refusal is
+    shown by `on_error` too.
 
     Every action (any method but GET and HEAD) needs an authentication at most
-    `admin_reauth_seconds` old; an older one signs in again first, and nothing is done.
-    `fresh` asks the same of a page (e.g. a form whose input would be lost on the way)."""
+    `admin_reauth_seconds` old; an older one signs in again first, and nothing is done (nor
+    prepared). `fresh` asks the same of a page (e.g. a form whose input would be lost on the
+    way)."""
 
     async def endpoint(request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
@@ -139,17 +156,36 @@ def admin_view(
             return_to = f"{request.url.path}{query}"
         else:
             return_to = request.url.path
-        return await run_in_threadpool(_run, request, form, safe_return(return_to))
+        return_to = safe_return(return_to)
+        prepared: Any = None
+        if prepare is not None:
+            elsewhere = await run_in_threadpool(_not_admin, request, return_to)
+            if elsewhere is not None:
+                return elsewhere
+            try:
+                prepared = await prepare(form, request.app.state.runtime)
+            except ServiceError as error:
+                prepared = error
+        return await run_in_threadpool(_run, request, form, return_to, prepared)
 
-    def _run(request: Request, form: FormData | None, return_to: str) -> Response:
+    def _not_admin(request: Request, return_to: str) -> Response | None:
+        runtime: Runtime = request.app.state.runtime
+        with runtime.db.transaction() as db:
+            sensitive = fresh or request.method not in SAFE_METHODS
+            admin = require_admin(db, runtime, request, return_to=return_to, fresh=sensitive)
+            return None if isinstance(admin, Admin) else admin
+
+    def _run(request: Request, form: FormData | None, return_to: str, prepared: Any) -> Response:
         runtime: Runtime = request.app.state.runtime
         with runtime.db.transaction() as db:
             sensitive = fresh or request.method not in SAFE_METHODS
             admin = require_admin(db, runtime, request, return_to=return_to, fresh=sensitive)
             if not isinstance(admin, Admin):
                 return admin
-            call = Call(request, db, runtime, admin, form)
+            call = Call(request, db, runtime, admin, form, prepared)
             try:
+                if isinstance(prepared, ServiceError):
+                    raise prepared
                 return view(call)
             except ServiceError as error:  # services refuse before writing anything
                 return (on_error or refused)(call, error)

@@ -1,10 +1,12 @@
 """Delivering back-channel logout tokens: all e-services at once, each with a short timeout.
 
 A delivery is claimed and its token signed in one committed transaction, POSTed
-(`logout_token=...`, no redirects followed, never to a non-public address unless the settings
-allow it), and its outcome recorded in another. `2xx` is delivered; a network error, a timeout,
-`5xx`, `408` or `429` is retried later; any other answer (a redirect, `400` "token not valid")
-will not improve by itself: it is given up at once, with an event for the operators.
+(`logout_token=...`) through the guarded outbound calls of `idp.oauth.fetch` (no redirects
+followed, never to a non-public address unless the settings allow it, the whole call within
+`backchannel_logout_timeout`), and its outcome recorded in another. `2xx` is delivered; a
+network error, a timeout, `5xx`, `408` or `429` is retried later; any other answer (a
+redirect, `400` "token not valid") or a refused address will not improve by itself: it is
+given up at once, with an event for the operators.
 """
 
 from __future__ import annotations
@@ -12,21 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from idp.background import every, running
+from idp.background import every, run_now, running
 from idp.db.models import Client, LogoutDelivery
 from idp.logging import get_logger
 from idp.logout import outbox
 from idp.logout.token import logout_token
-from idp.oauth.fetch import FetchError, check_destination
+from idp.oauth import fetch
 from idp.oauth.keys import KeyRingError
 from idp.runtime import Runtime
 
@@ -107,24 +107,22 @@ def _prepare(runtime: Runtime, ids: list[int], now: datetime) -> tuple[list[Job]
     return jobs, report
 
 
-async def _send(http: httpx.AsyncClient, job: Job, runtime: Runtime) -> Result:
-    settings = runtime.settings
+async def _send(job: Job, runtime: Runtime) -> Result:
     try:
-        await asyncio.to_thread(check_destination, job.uri, settings)
-    except FetchError as exc:
-        return Result(job.delivery_id, False, f"refused: {exc}", retry=False)
-    try:
-        response = await asyncio.wait_for(
-            http.post(
-                job.uri,
-                data={"logout_token": job.token},
-                headers={"Cache-Control": "no-store"},
-            ),
-            timeout=settings.backchannel_logout_timeout + 1,
+        answer = await fetch.call(
+            "POST",
+            job.uri,
+            runtime.settings,
+            deadline=runtime.settings.backchannel_logout_timeout,
+            form={"logout_token": job.token},
+            headers={"Cache-Control": "no-store"},
+            max_bytes=0,
         )
-    except (httpx.HTTPError, TimeoutError) as exc:
-        return Result(job.delivery_id, False, f"{type(exc).__name__}: not reached")
-    status = response.status_code
+    except fetch.Refused as exc:
+        return Result(job.delivery_id, False, f"refused: {exc}", retry=False)
+    except fetch.FetchError as exc:
+        return Result(job.delivery_id, False, f"not reached: {exc}")
+    status = answer.status
     if 200 <= status < 300:
         return Result(job.delivery_id, True)
     retry = status >= 500 or status in RETRY_STATUSES
@@ -156,14 +154,12 @@ async def deliver(runtime: Runtime, ids: list[int], *, now: datetime | None = No
     jobs, report = await run_in_threadpool(_prepare, runtime, ids, now)
     if jobs:
         limit = asyncio.Semaphore(MAX_PARALLEL)
-        timeout = httpx.Timeout(runtime.settings.backchannel_logout_timeout)
 
-        async def one(http: httpx.AsyncClient, job: Job) -> Result:
+        async def one(job: Job) -> Result:
             async with limit:
-                return await _send(http, job, runtime)
+                return await _send(job, runtime)
 
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
-            results = await asyncio.gather(*(one(http, job) for job in jobs))
+        results = await asyncio.gather(*(one(job) for job in jobs))
         for job, result in zip(jobs, results, strict=True):
             if not result.ok:
                 log.warning(
@@ -206,10 +202,8 @@ async def deliver_due(
 
 
 def deliver_due_now(runtime: Runtime, **options: Any) -> Report:
-    """`deliver_due` for synchronous callers (the CLI): runs on an event loop of its own, in a
-    thread of its own, so it works whether or not the caller's thread already runs a loop."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, deliver_due(runtime, **options)).result()
+    """`deliver_due` for synchronous callers (the CLI)."""
+    return run_now(deliver_due(runtime, **options))
 
 
 async def run_worker(runtime: Runtime) -> None:

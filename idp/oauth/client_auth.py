@@ -3,14 +3,18 @@
 `client_secret_basic` (credentials form-URL-decoded, RFC 6749 §2.3.1), `client_secret_post`,
 `private_key_jwt` (RFC 7523, OIDC Core §9: keys only from the client's registered `jwks` or
 `jwks_uri`, asymmetric algorithms only, `aud` naming this provider, `exp` required, each `jti`
-accepted once) and `none` for public clients. A request may use one method only.
+accepted once; the assertion's shape is checked before any key is fetched, and keys at a
+`jwks_uri` are fetched by `idp.oauth.assertion_keys` in the event loop, never here) and `none`
+for public clients. A request may use one method only.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
@@ -27,7 +31,6 @@ from idp.config import Settings
 from idp.db.models import UsedJti
 from idp.json_input import parse_json
 from idp.oauth.clients import OAuthClient
-from idp.oauth.fetch import JWKS_CACHE, FetchError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
@@ -84,55 +87,116 @@ def authenticate_none(query_client: QueryClient, request: Any) -> Any:
     return query_client(client_id)
 
 
-class PrivateKeyJwt:
-    """`private_key_jwt`, verified with joserfc against the client's registered keys."""
+def audiences(issuer: str) -> list[str]:
+    """What a client assertion's `aud` may name: the provider, or the endpoint it is sent to."""
+    return [issuer, f"{issuer}/token", f"{issuer}/introspect", f"{issuer}/revoke"]
 
-    def __init__(self, db: Session, settings: Settings, audiences: list[str]) -> None:
+
+@dataclass(frozen=True)
+class ClaimedAssertion:
+    """A client assertion as presented: its shape checked, its signature not yet."""
+
+    client_id: str
+    kid: str | None
+
+
+def claimed_assertion(form: Mapping[str, str], accepted: list[str]) -> ClaimedAssertion | None:
+    """The client assertion of a request that authenticates with `private_key_jwt` (None for
+    another method), checked from its unverified content before any key is looked up or
+    fetched: an allowed algorithm and no `crit`, `iss` and `sub` both naming the client (and
+    `client_id` too, if sent), `aud` naming one of `accepted`, `exp` present, not past and not too
+    far, a `jti`. Raises `InvalidClientError` otherwise. The signature is checked after."""
+    assertion = form.get("client_assertion")
+    if form.get("client_assertion_type") != ASSERTION_TYPE or not assertion:
+        return None
+    failed = InvalidClientError(status_code=401, description="Invalid client assertion.")
+    if len(assertion) > MAX_ASSERTION:
+        raise failed
+    try:
+        compact = jws.extract_compact(assertion.encode())
+        header = compact.headers()
+        claims = parse_json(compact.payload, max_size=MAX_ASSERTION)
+    except (JoseError, ValueError):
+        raise failed from None
+    if header.get("alg") not in ASSERTION_ALGS or "crit" in header or not isinstance(claims, dict):
+        raise failed
+    client_id = claims.get("sub")
+    if not isinstance(client_id, str) or not client_id or claims.get("iss") != client_id:
+        raise failed
+    if form.get("client_id") not in (None, client_id):
+        raise failed
+    aud = claims.get("aud")
+    named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if not any(isinstance(value, str) and value in accepted for value in named):
+        raise failed
+    exp = claims.get("exp")
+    now = time.time()
+    if (
+        not isinstance(exp, int)
+        or isinstance(exp, bool)
+        or exp < now - LEEWAY
+        or exp > now + MAX_ASSERTION_LIFETIME
+    ):
+        raise failed
+    jti = claims.get("jti")
+    if jti is None or not 1 <= len(str(jti)) <= 128:
+        raise failed
+    kid = header.get("kid")
+    return ClaimedAssertion(client_id, kid if isinstance(kid, str) else None)
+
+
+@dataclass(frozen=True)
+class FetchedKeys:
+    """The key set at an e-service's `jwks_uri`, fetched for one request before it entered a
+    thread and a transaction (`document` None: it could not be had)."""
+
+    url: str
+    document: dict[str, Any] | None
+
+
+class PrivateKeyJwt:
+    """`private_key_jwt`, verified with joserfc against the client's registered keys: its
+    `jwks`, or the set at its `jwks_uri` that the view fetched beforehand (`fetched`); this
+    code never fetches anything itself."""
+
+    def __init__(
+        self,
+        db: Session,
+        settings: Settings,
+        audiences: list[str],
+        fetched: FetchedKeys | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.audiences = audiences
+        self.fetched = fetched
 
-    def _keys(self, client: OAuthClient, kid: str | None) -> KeySet:
+    def _keys(self, client: OAuthClient) -> KeySet:
         row = client.row
         if row.jwks:
             return KeySet.import_key_set(row.jwks)  # type: ignore[arg-type]
-        if not row.jwks_uri:
-            raise InvalidClientError(status_code=401, description="The client has no keys.")
+        unreadable = InvalidClientError(
+            status_code=401, description="The client's keys could not be read."
+        )
+        fetched = self.fetched
+        if fetched is None or fetched.url != row.jwks_uri or fetched.document is None:
+            raise unreadable
         try:
-            document = JWKS_CACHE.get(row.jwks_uri, self.settings)
-            if kid and not any(k.get("kid") == kid for k in document["keys"]):
-                document = JWKS_CACHE.get(row.jwks_uri, self.settings, refresh=True)
-            return KeySet.import_key_set(document)  # type: ignore[arg-type]
-        except (FetchError, JoseError, ValueError) as exc:
-            raise InvalidClientError(
-                status_code=401, description="The client's keys could not be read."
-            ) from exc
+            return KeySet.import_key_set(fetched.document)  # type: ignore[arg-type]
+        except (JoseError, ValueError, TypeError) as exc:
+            raise unreadable from exc
 
     def __call__(self, query_client: QueryClient, request: Any) -> Any:
-        form = request.form
-        assertion = form.get("client_assertion")
-        if form.get("client_assertion_type") != ASSERTION_TYPE or not assertion:
+        claimed = claimed_assertion(request.form, self.audiences)
+        if claimed is None:
             return None
         failed = InvalidClientError(status_code=401, description="Invalid client assertion.")
-        if len(assertion) > MAX_ASSERTION:
-            raise failed
-        try:
-            compact = jws.extract_compact(assertion.encode())
-            header = compact.headers()
-            unverified = parse_json(compact.payload, max_size=MAX_ASSERTION)
-        except (JoseError, ValueError):
-            raise failed from None
-        if not isinstance(unverified, dict) or not isinstance(unverified.get("sub"), str):
-            raise failed
-        if header.get("alg") not in ASSERTION_ALGS or "crit" in header:
-            raise failed
-        client_id = unverified["sub"]
-        if form.get("client_id") not in (None, client_id):
-            raise failed
+        client_id = claimed.client_id
         client = query_client(client_id)
         if client is None or client.row.token_endpoint_auth_method != "private_key_jwt":
             raise failed
-        keys = self._keys(client, header.get("kid"))
+        keys = self._keys(client)
+        assertion = request.form["client_assertion"]
         try:
             token = jwt.decode(assertion, keys, algorithms=list(ASSERTION_ALGS))
             jwt.JWTClaimsRegistry(

@@ -1,11 +1,13 @@
 """Dynamic client registration (RFC 7591) and its management (RFC 7592).
 
 An e-service registers itself with an initial access token an administrator issued
-(`idp clients initial-token`); each use spends one of its uses, and a refused registration
-spends nothing (it is one transaction). The metadata is checked by the very function the CLI,
-the console and the admin API use (`idp.services.clients.register_client`), so a registration
-can obtain nothing an administrator could not give: never the first-party flag, a restricted
-scope or the admin scope. The answer carries a registration access token for
+(`idp clients initial-token`); each attempt spends one of its uses, committed before anything
+else, so a refused registration counts too and one token cannot repeat a refused one (or its
+fetch) forever. The metadata is checked by the very functions the CLI, the console and the
+admin API use (`idp.services.clients.check_client`, then `register_client`), so a
+registration can obtain nothing an administrator could not give: never the first-party flag,
+a restricted scope or the admin scope; the sector identifier URI is fetched between the two,
+outside any transaction. The answer carries a registration access token for
 `/register/<client_id>` (read, update, delete).
 """
 
@@ -184,22 +186,27 @@ async def register(request: Request) -> Response:
     except RegistrationError as error:
         return _error(error)
 
+    def spend() -> int | None:
+        with runtime.db.transaction() as db:
+            return registration_service.use_initial_token(db, token)
+
+    token_id = await run_in_threadpool(spend)  # committed: a refused registration counts too
+    if token_id is None:  # used up meanwhile
+        return _error(RegistrationError(*INVALID_INITIAL_TOKEN))
+    try:
+        # Outside any transaction: a sector identifier URI is fetched here.
+        checked = await client_service.check_client(new_client(data), runtime.settings)
+    except ServiceError as error:
+        return _error(_refused(error))
+
     def work() -> Response:
         try:
             with runtime.db.transaction() as db:
-                token_id = registration_service.use_initial_token(db, token)
-                if token_id is None:  # used up meanwhile
-                    raise RegistrationError(*INVALID_INITIAL_TOKEN)
                 registered = client_service.register_client(
-                    db,
-                    new_client(data),
-                    actor=f"dcr:initial-token-{token_id}",
-                    settings=runtime.settings,
+                    db, checked, actor=f"dcr:initial-token-{token_id}"
                 )
                 access = registration_service.new_registration_token(registered.client)
                 body = metadata_of(registered.client, runtime.settings.issuer)
-        except RegistrationError as error:
-            return _error(error)
         except ServiceError as error:
             return _error(_refused(error))
         if registered.client_secret:
@@ -220,7 +227,9 @@ def _registered(db: Session, token: str, client_id: str) -> Client:
 
 async def configuration(request: Request) -> Response:
     """RFC 7592: GET reads, PUT replaces, DELETE removes (disables) the registration. A PUT's
-    body is read only once its registration access token has been checked."""
+    body is read only once its registration access token has been checked; the new metadata
+    is checked outside any transaction (fetching the sector identifier URI when it or the
+    redirect URIs change), then written."""
     client_id = str(request.path_params["client_id"])[:128]
     runtime: Runtime = request.app.state.runtime
 
@@ -237,7 +246,14 @@ async def configuration(request: Request) -> Response:
     except RegistrationError as error:
         return _error(error)
 
-    def work() -> Response:
+    def current() -> Client | Response:
+        try:
+            with runtime.db.read() as db:
+                return _registered(db, token, client_id)
+        except RegistrationError as error:
+            return _error(error)
+
+    def work(checked: client_service.CheckedClient | None) -> Response:
         try:
             with runtime.db.transaction() as db:
                 client = _registered(db, token, client_id)
@@ -246,26 +262,33 @@ async def configuration(request: Request) -> Response:
                     client_service.set_disabled(db, client_id, True, actor=actor)
                     client.registration_token_hash = None
                     return Response(status_code=204, headers=NO_STORE)
-                if data is not None:
-                    if data.get("client_id", client_id) != client_id:
-                        raise InvalidInput("client_id does not match the registration")
-                    # What only administrators set stays as they set it.
-                    kept = replace(
-                        new_client(data),
-                        first_party=client.first_party,
-                        restricted_scopes=list(client.restricted_scopes or []),
-                        allowed_claims=list(client.allowed_claims or []),
-                        legal_basis=client.legal_basis,
-                        access_token_format=client.access_token_format,
-                        require_pkce=client.require_pkce,
-                    )
-                    client = client_service.update_client(
-                        db, client_id, kept, actor=actor, settings=runtime.settings
-                    )
+                if checked is not None:
+                    client = client_service.update_client(db, client_id, checked, actor=actor)
                 return JSONResponse(metadata_of(client, runtime.settings.issuer), headers=NO_STORE)
         except RegistrationError as error:
             return _error(error)
         except ServiceError as error:
             return _error(_refused(error))
 
-    return await run_in_threadpool(work)
+    if data is None:
+        return await run_in_threadpool(work, None)
+    found = await run_in_threadpool(current)
+    if isinstance(found, Response):
+        return found
+    try:
+        if data.get("client_id", client_id) != client_id:
+            raise InvalidInput("client_id does not match the registration")
+        # What only administrators set stays as they set it.
+        kept = replace(
+            new_client(data),
+            first_party=found.first_party,
+            restricted_scopes=list(found.restricted_scopes or []),
+            allowed_claims=list(found.allowed_claims or []),
+            legal_basis=found.legal_basis,
+            access_token_format=found.access_token_format,
+            require_pkce=found.require_pkce,
+        )
+        checked = await client_service.check_client(kept, runtime.settings, current=found)
+    except ServiceError as error:
+        return _error(_refused(error))
+    return await run_in_threadpool(work, checked)

@@ -23,7 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.oauth import client_cache
-from idp.oauth.client_auth import PrivateKeyJwt, ProviderClientAuthentication
+from idp.oauth.client_auth import (
+    FetchedKeys,
+    PrivateKeyJwt,
+    ProviderClientAuthentication,
+    audiences,
+)
 from idp.oauth.clients import OAuthClient
 from idp.runtime import Runtime
 
@@ -125,21 +130,20 @@ def stored_request(issuer: str, params: dict[str, str]) -> HttpInput:
 class ProtocolServer(AuthorizationServer):  # type: ignore[misc]
     """Authlib's authorization server bound to one database transaction."""
 
-    def __init__(self, runtime: Runtime, db: Session) -> None:
+    def __init__(
+        self, runtime: Runtime, db: Session, *, client_keys: FetchedKeys | None = None
+    ) -> None:
+        """`client_keys`: the key set a `private_key_jwt` client publishes at its `jwks_uri`,
+        fetched beforehand (`idp.oauth.assertion_keys`)."""
         from idp.oauth import endpoints, grants  # grants import this module
 
         super().__init__(scopes_supported=None)
         self.runtime = runtime
         self.settings = runtime.settings
         self.db = db
-        issuer = self.settings.issuer
         self._client_auth = ProviderClientAuthentication(
             self.query_client,
-            PrivateKeyJwt(
-                db,
-                self.settings,
-                [issuer, f"{issuer}/token", f"{issuer}/introspect", f"{issuer}/revoke"],
-            ),
+            PrivateKeyJwt(db, self.settings, audiences(self.settings.issuer), client_keys),
         )
         self.register_grant(
             grants.AuthorizationCodeGrant,

@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse, Response
 from idp.auth import interactions, sessions
 from idp.csrf import verify_csrf
 from idp.i18n import N_, negotiate
+from idp.oauth import assertion_keys, endpoints
 from idp.oauth import authorize as flow
-from idp.oauth import endpoints
 from idp.oauth.claims import CLAIM_LABELS, SCOPE_LABELS
 from idp.oauth.discovery import provider_metadata
 from idp.oauth.server import HttpInput, ProtocolServer, read_input
@@ -192,10 +192,13 @@ async def _server_call(request: Request, call: Callable[[ProtocolServer, HttpInp
     if repeated:
         return _json_error(400, "invalid_request", f"The parameter {repeated} is repeated.")
     runtime = _runtime(request)
+    # Keys at a jwks_uri are fetched here, in the event loop: never by a request thread, never
+    # inside the transaction.
+    client_keys = await assertion_keys.fetch_for(runtime, source)
 
     def work() -> Any:
         with runtime.db.transaction() as db:
-            return call(ProtocolServer(runtime, db), source)
+            return call(ProtocolServer(runtime, db, client_keys=client_keys), source)
 
     return await run_in_threadpool(work)
 

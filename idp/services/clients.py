@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -274,19 +274,70 @@ def new_client_secret() -> str:
     return secrets.token_urlsafe(32)  # 256 bits
 
 
-def register_client(
-    session: Session, new: NewClient, *, actor: str, settings: Settings | None = None
-) -> Registered:
-    """Register an e-service. A `sector_identifier_uri` is fetched and checked (with the
-    fetch limits of `settings`; without them such a registration is refused)."""
+@dataclass(frozen=True)
+class CheckedClient:
+    """An e-service's metadata that passed `check_client`, the fetch of its sector identifier
+    URI included: what `register_client` and `update_client` write."""
+
+    fields: dict[str, Any]
+    client_id: str | None = None  # chosen by the operator
+    sector_checked: bool = False  # the sector identifier URI was fetched and lists the URIs
+
+
+def _sector_changed(stored: Client, fields: dict[str, Any]) -> bool:
+    return bool(
+        fields["sector_identifier_uri"] != stored.sector_identifier_uri
+        or set(fields["redirect_uris"]) != set(stored.redirect_uris or [])
+    )
+
+
+def _validated(new: NewClient) -> CheckedClient:
     fields = _validate(new)
-    client_id = new.client_id or random_identifier()
-    if not CLIENT_ID.fullmatch(client_id):
+    if new.client_id is not None and not CLIENT_ID.fullmatch(new.client_id):
         raise InvalidInput(N_("client id must be 3-128 letters, digits or . _ ~ - characters"))
+    return CheckedClient(fields, new.client_id)
+
+
+async def check_client(
+    new: NewClient, settings: Settings | None = None, *, current: Client | None = None
+) -> CheckedClient:
+    """Check `new` for `register_client` (or, with `current`, the e-service as it is stored,
+    for `update_client`). A sector identifier URI is fetched and checked, with the fetch
+    limits of `settings` (without them such metadata is refused) — at registration, and on
+    an update when it or the redirect URIs change. Touches no database: call it before the
+    transaction that writes, so that a slow host never holds a connection or a lock."""
+    checked = _validated(new)
+    sector = checked.fields["sector_identifier_uri"]
+    if not sector or (current is not None and not _sector_changed(current, checked.fields)):
+        return checked
+    await check_sector_identifier(sector, checked.fields["redirect_uris"], settings)
+    return replace(checked, sector_checked=True)
+
+
+def _checked(new: NewClient | CheckedClient, stored: Client | None) -> CheckedClient:
+    """`new` as `check_client` left it; plain metadata only when there is nothing to fetch."""
+    checked = new if isinstance(new, CheckedClient) else _validated(new)
+    sector = checked.fields["sector_identifier_uri"]
+    if (
+        sector
+        and not checked.sector_checked
+        and (stored is None or _sector_changed(stored, checked.fields))
+    ):
+        raise Conflict(
+            N_("sector identifier URI '%(uri)s' was not checked for this change; send it again"),
+            uri=sector,
+        )
+    return checked
+
+
+def register_client(session: Session, new: NewClient | CheckedClient, *, actor: str) -> Registered:
+    """Register an e-service. Metadata naming a sector identifier URI must come from
+    `check_client` (which fetches it, before the transaction)."""
+    checked = _checked(new, None)
+    fields = checked.fields
+    client_id = checked.client_id or random_identifier()
     if session.scalar(select(Client.id).where(Client.client_id == client_id)) is not None:
         raise Conflict(N_("client id '%(client_id)s' is already registered"), client_id=client_id)
-    if fields["sector_identifier_uri"]:
-        check_sector_identifier(fields["sector_identifier_uri"], fields["redirect_uris"], settings)
     secret = new_client_secret() if fields["token_endpoint_auth_method"] in SECRET_METHODS else None
     client = Client(
         client_id=client_id,
@@ -336,27 +387,18 @@ def search_clients(
 
 
 def update_client(
-    session: Session,
-    client_id: str,
-    new: NewClient,
-    *,
-    actor: str,
-    settings: Settings | None = None,
+    session: Session, client_id: str, new: NewClient | CheckedClient, *, actor: str
 ) -> Client:
     """Replace an e-service's metadata (validated as at registration); its id and secret stay.
     Changing to or from a secret-based method is refused: register a new e-service instead.
-    The sector identifier URI is fetched again when it or the redirect URIs change."""
+    When the sector identifier URI or the redirect URIs change, the metadata must come from
+    `check_client(..., current=...)`, which fetched the URI again; if the stored e-service
+    changed in between so that it no longer matches, the update is refused (send it again)."""
     client = get_client(session, client_id)
-    fields = _validate(new)
+    fields = _checked(new, client).fields
     had_secret = client.token_endpoint_auth_method in SECRET_METHODS
     if had_secret != (fields["token_endpoint_auth_method"] in SECRET_METHODS):
         raise InvalidInput(N_("the auth method cannot change between secret and secretless"))
-    sector_uri = fields["sector_identifier_uri"]
-    if sector_uri and (
-        sector_uri != client.sector_identifier_uri
-        or set(fields["redirect_uris"]) != set(client.redirect_uris or [])
-    ):
-        check_sector_identifier(sector_uri, fields["redirect_uris"], settings)
     for name, value in fields.items():
         setattr(client, name, value)
     session.flush()

@@ -70,8 +70,8 @@ def test_a_single_use_token_registers_one_e_service(client: TestClient, runtime:
     assert again.status_code == 401  # type: ignore[attr-defined]
 
 
-def test_a_refused_registration_spends_no_use(client: TestClient, runtime: Runtime) -> None:
-    token = initial_token(runtime)
+def test_a_refused_registration_spends_a_use(client: TestClient, runtime: Runtime) -> None:
+    token = initial_token(runtime, uses=9)
     for uri, error in [
         ("http://culture.example.am/callback", "invalid_redirect_uri"),
         ("https://culture.example.am/cb#fragment", "invalid_redirect_uri"),
@@ -91,6 +91,8 @@ def test_a_refused_registration_spends_no_use(client: TestClient, runtime: Runti
         assert answer.status_code == 400, bad  # type: ignore[attr-defined]
         assert answer.json()["error"] == "invalid_client_metadata"  # type: ignore[attr-defined]
     assert register(client, token, METADATA).status_code == 201  # type: ignore[attr-defined]
+    # Eight refusals and one registration: the token is used up.
+    assert register(client, token, METADATA).status_code == 401  # type: ignore[attr-defined]
 
 
 def test_the_registration_can_be_read_updated_and_deleted(

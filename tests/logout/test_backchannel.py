@@ -218,19 +218,31 @@ def test_a_refused_token_is_given_up_a_server_error_retried(
     assert deliveries(runtime)[1].abandoned_at is not None
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        None,  # the receiver, on this machine
+        "https://[64:ff9b::7f00:1]/backchannel-logout",  # NAT64 of 127.0.0.1
+        "https://[::a9fe:a9fe]/backchannel-logout",  # IPv4-compatible 169.254.169.254
+        "https://[2002:a00:1::1]/backchannel-logout",  # 6to4 of 10.0.0.1
+    ],
+)
 def test_private_addresses_are_not_called_unless_allowed(
-    tmp_path: Path, database_url: str, citizen: User, receiver: Receiver
+    tmp_path: Path, database_url: str, citizen: User, receiver: Receiver, uri: str | None
 ) -> None:
+    """Given up at once (an address embedding a private one too), not retried."""
     settings = make_settings(tmp_path, database_url, backchannel_logout_poll_interval=0)
     runtime = Runtime.build(settings)
     runtime.keyring.ensure_initial()
     try:
-        tax = eservice(runtime, "tax", backchannel_logout_uri=receiver.uri)
+        tax = eservice(runtime, "tax", backchannel_logout_uri=uri or receiver.uri)
         with TestClient(create_app(runtime=runtime), base_url=settings.issuer) as http:
             signed = sign_in_to(http, runtime, citizen, tax)
             hint_logout(http, signed.tokens[tax.client_id]["id_token"])
         assert receiver.tokens == []
         [row] = deliveries(runtime)
-        assert row.abandoned_at is not None and "refused" in (row.last_error or "")
+        assert row.abandoned_at is not None, row.last_error
+        assert row.next_attempt_at is None
+        assert (row.last_error or "").startswith("refused: ")
     finally:
         runtime.db.dispose()

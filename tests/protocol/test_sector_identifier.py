@@ -5,9 +5,7 @@ then know a citizen by the same pairwise `sub`."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from idp.background import run_now
 from idp.cli import main
 from idp.config import Settings
 from idp.db.models import Client, InitialAccessToken, User
@@ -22,6 +21,7 @@ from idp.runtime import Runtime
 from idp.services import clients as client_service
 from idp.services import registration as registration_service
 from tests.conftest import make_settings
+from tests.hosts import Documents
 from tests.server import free_port
 
 from .conftest import EService, Flow, tokens_for, verify_jwt
@@ -29,51 +29,6 @@ from .conftest import EService, Flow, tokens_for, verify_jwt
 TAX = "https://tax.example.am/callback"
 CUSTOMS = "https://customs.example.am/callback"
 LAND = "https://land.example.am/callback"
-
-
-class Documents:
-    """A web server publishing documents at paths (a body, or a redirect), counting hits."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, bytes] = {}
-        self.redirects: dict[str, str] = {}
-        self.hits: dict[str, int] = {}
-        documents = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                documents.hits[self.path] = documents.hits.get(self.path, 0) + 1
-                if self.path in documents.redirects:
-                    self.send_response(302)
-                    self.send_header("Location", documents.url(documents.redirects[self.path]))
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = documents.bodies.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def publish(self, path: str, document: Any) -> str:
-        self.bodies[path] = json.dumps(document).encode()
-        return self.url(path)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -197,7 +152,9 @@ def test_cli_in_production_fetches_only_public_https_addresses(
     internal = f"https://127.0.0.1:{documents.port}/sector.json"
     code = main(clients_create("--sector-identifier-uri", internal))
     assert code == 1
-    assert "127.0.0.1 resolves to a non-public address" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"error: sector identifier URI could not be fetched: {internal} cannot be used\n"
+    )
     assert not documents.hits
     assert client_count(runtime) == 0
 
@@ -225,7 +182,7 @@ def metadata(sector: str, *redirect_uris: str) -> dict[str, Any]:
 def test_dynamic_registration_checks_the_sector_document(
     client: TestClient, runtime: Runtime, documents: Documents
 ) -> None:
-    token = initial_token(runtime)
+    token = initial_token(runtime, uses=5)
     bearer = {"Authorization": f"Bearer {token}"}
     for path, error in [
         ("/incomplete.json", "invalid_redirect_uri"),
@@ -237,12 +194,29 @@ def test_dynamic_registration_checks_the_sector_document(
         assert refused.status_code == 400, path
         assert refused.json()["error"] == error, path
         assert "sector identifier URI" in refused.json()["error_description"]
-    with runtime.db.read() as db:
-        assert db.scalar(select(InitialAccessToken.uses_left)) == 1  # refusals spent nothing
+    assert client_count(runtime) == 0
     sector = documents.url("/sector.json")
     answer = client.post("/register", json=metadata(sector), headers=bearer)
     assert answer.status_code == 201, answer.text
     assert answer.json()["sector_identifier_uri"] == sector
+
+
+def test_a_refused_registration_spends_a_use_of_the_initial_token(
+    client: TestClient, runtime: Runtime, documents: Documents
+) -> None:
+    """Else one token could make the provider fetch a refused document again and again."""
+    token = initial_token(runtime, uses=2)
+    bearer = {"Authorization": f"Bearer {token}"}
+    refused = metadata(documents.url("/incomplete.json"))
+    for _ in range(2):
+        assert client.post("/register", json=refused, headers=bearer).status_code == 400
+    with runtime.db.read() as db:
+        assert db.scalar(select(InitialAccessToken.uses_left)) == 0
+    used_up = client.post("/register", json=refused, headers=bearer)
+    assert used_up.status_code == 401
+    assert used_up.json()["error"] == "invalid_token"
+    assert documents.hits["/incomplete.json"] == 2  # the third attempt fetched nothing
+    assert client_count(runtime) == 0
 
 
 def test_a_registration_update_is_checked_again_when_the_redirect_uris_change(
@@ -289,10 +263,9 @@ def pairwise(runtime: Runtime, redirect_uri: str, sector: str | None) -> EServic
         sector_identifier_uri=sector,
         first_party=True,
     )
+    checked = run_now(client_service.check_client(new, runtime.settings))
     with runtime.db.transaction() as db:
-        registered = client_service.register_client(
-            db, new, actor="test", settings=runtime.settings
-        )
+        registered = client_service.register_client(db, checked, actor="test")
         return EService(registered.client.client_id, registered.client_secret, redirect_uri)
 
 
@@ -321,17 +294,18 @@ def test_several_hosts_need_a_sector_that_lists_them(
         name="Revenue", redirect_uris=[TAX, CUSTOMS], subject_type="pairwise"
     )
     with runtime.db.transaction() as db, pytest.raises(InvalidInput, match="several hosts"):
-        client_service.register_client(db, new, actor="test", settings=runtime.settings)
-    with runtime.db.transaction() as db:
-        registered = client_service.register_client(
-            db,
+        client_service.register_client(db, new, actor="test")
+    checked = run_now(
+        client_service.check_client(
             client_service.NewClient(
                 name="Revenue",
                 redirect_uris=[TAX, CUSTOMS],
                 subject_type="pairwise",
                 sector_identifier_uri=documents.url("/sector.json"),
             ),
-            actor="test",
-            settings=runtime.settings,
+            runtime.settings,
         )
+    )
+    with runtime.db.transaction() as db:
+        registered = client_service.register_client(db, checked, actor="test")
         assert registered.client.sector_identifier_uri == documents.url("/sector.json")
