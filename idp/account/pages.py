@@ -29,6 +29,7 @@ class Call:
     runtime: Runtime
     citizen: Citizen
     form: FormData | None
+    prepared: Any = None  # what the view's `prepare` found, with no transaction open
 
     def field(self, name: str, limit: int = MAX_FIELD) -> str:
         value = self.form.get(name) if self.form is not None else None
@@ -49,14 +50,20 @@ def go(location: str) -> Response:
     return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
 
 
+Prepare = Callable[[Runtime, Request, Citizen, FormData | None], Any]
+
+
 def account_view(
     view: Callable[[Call], Response],
     *,
     fresh: bool = False,
     back: str | None = None,
+    prepare: Prepare | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """An account page or action: CSRF on POST, then the citizen (or a sign-in), then `view`
-    in one transaction. `back`: where to return after signing in (for POSTs)."""
+    in one transaction. `back`: where to return after signing in (for POSTs). With `prepare`,
+    once the citizen is known, slow work (password hashing) runs first with no transaction
+    open; `view` finds its result in `call.prepared`."""
 
     async def endpoint(request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
@@ -71,12 +78,24 @@ def account_view(
             return_to = request.url.path
         return await run_in_threadpool(_run, request, form, safe_return(return_to))
 
+    def _citizen(
+        runtime: Runtime, db: Session, request: Request, return_to: str
+    ) -> Citizen | Response:
+        return require_citizen(db, runtime, request, return_to=return_to, fresh=fresh)
+
     def _run(request: Request, form: FormData | None, return_to: str) -> Response:
         runtime: Runtime = request.app.state.runtime
-        with runtime.db.transaction() as db:
-            citizen = require_citizen(db, runtime, request, return_to=return_to, fresh=fresh)
+        prepared = None
+        if prepare is not None:
+            with runtime.db.transaction() as db:
+                citizen = _citizen(runtime, db, request, return_to)
             if not isinstance(citizen, Citizen):
                 return citizen
-            return view(Call(request, db, runtime, citizen, form))
+            prepared = prepare(runtime, request, citizen, form)
+        with runtime.db.transaction() as db:
+            citizen = _citizen(runtime, db, request, return_to)
+            if not isinstance(citizen, Citizen):
+                return citizen
+            return view(Call(request, db, runtime, citizen, form, prepared))
 
     return endpoint

@@ -3,20 +3,24 @@ answers a page (GET) or a 303 (POST)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from markupsafe import Markup
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from idp import events
 from idp.account import access, compromise, history
+from idp.account.access import Citizen
 from idp.account.pages import Call, account_view, go, show
 from idp.auth import passwords, recovery, sessions, totp
-from idp.auth.newpassword import PASSWORD_ERRORS, change_password, password_problem
+from idp.auth.newpassword import PASSWORD_ERRORS, change_password, prepare_new_password
+from idp.auth.pages import field as form_field
 from idp.db.models import SsoSession, TokenGrant
 from idp.i18n import N_
 from idp.logout.ending import end_everything, log_out, logout_everywhere
@@ -99,13 +103,41 @@ def _password_page(call: Call) -> Response:
     )
 
 
+@dataclass(frozen=True)
+class PasswordsChecked:
+    """The passwords of a change, checked with no transaction open (argon2id, up to three
+    times): why the change is refused, or the new hash. `against`: the stored hash the current
+    password was checked with."""
+
+    problem: str | None
+    against: str | None = None
+    new_hash: str | None = None
+
+
+def _check_passwords(
+    runtime: Runtime, request: Request, citizen: Citizen, form: FormData | None
+) -> PasswordsChecked:
+    user = citizen.user
+    with runtime.db.read() as db:
+        verdict = runtime.throttle.check(db, user_id=user.id, ip=sessions.client_ip(request))
+    if not verdict.allowed:
+        return PasswordsChecked("throttled")
+    current, stored = form_field(form, "current"), user.password_hash
+    if not passwords.verify_password(current, stored):
+        return PasswordsChecked("current", stored)
+    new = prepare_new_password(user, form_field(form, "password"), form_field(form, "confirm"))
+    return PasswordsChecked(new.problem, stored, new.hash)
+
+
 def _password_submit(call: Call) -> Response:
     user = call.citizen.user
     here = "/account/password"
-    verdict = call.runtime.throttle.check(call.db, user_id=user.id, ip=_ip(call))
-    if not verdict.allowed:
+    checked: PasswordsChecked = call.prepared
+    if checked.against is not None and user.password_hash != checked.against:
+        return go(f"{here}?error=current")  # changed meanwhile: what was checked is stale
+    if checked.problem == "throttled":
         return go(f"{here}?error=throttled")
-    if not passwords.verify_password(call.field("current"), user.password_hash):
+    if checked.problem == "current":
         call.runtime.throttle.record_failure(call.db, user_id=user.id, ip=_ip(call))
         events.record(
             call.db,
@@ -116,10 +148,9 @@ def _password_submit(call: Call) -> Response:
             reason="current",
         )
         return go(f"{here}?error=current")
-    problem = password_problem(user, call.field("password"), call.field("confirm"))
-    if problem:
-        return go(f"{here}?error={problem}")
-    change_password(call.db, user, call.field("password"), reason="account")
+    if checked.new_hash is None:
+        return go(f"{here}?error={checked.problem}")
+    change_password(call.db, user, checked.new_hash, reason="account")
     ended = end_everything(call.db, user.id, "password_changed", keep_sid=call.citizen.sso.sid)
     events.record(
         call.db, "account.password_changed", user_id=user.id, ip=_ip(call), sessions_ended=ended
@@ -128,7 +159,7 @@ def _password_submit(call: Call) -> Response:
 
 
 password_page = account_view(_password_page)
-password_submit = account_view(_password_submit)
+password_submit = account_view(_password_submit, prepare=_check_passwords)
 
 
 # Second factors -----------------------------------------------------------------------------

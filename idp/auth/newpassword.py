@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import update
@@ -58,9 +59,25 @@ def password_problem(user: User, password: str, confirm: str) -> str | None:
     return None
 
 
-def change_password(session: Session, user: User, password: str, *, reason: str) -> None:
-    """Store the new password's hash; the citizen no longer has to change it."""
-    user.password_hash = passwords.hash_password(password)
+@dataclass(frozen=True)
+class NewPassword:
+    """A new password checked and hashed: why it may not be used, or its hash."""
+
+    problem: str | None
+    hash: str | None = None
+
+
+def prepare_new_password(user: User, password: str, confirm: str) -> NewPassword:
+    """`password_problem`, then the hash: run with no transaction open, since each is argon2id
+    work (the "same as the current one" check verifies, then the new one is hashed)."""
+    problem = password_problem(user, password, confirm)
+    return NewPassword(problem, None if problem else passwords.hash_password(password))
+
+
+def change_password(session: Session, user: User, password_hash: str, *, reason: str) -> None:
+    """Store a new password's hash (from `prepare_new_password`); the citizen no longer has to
+    change it."""
+    user.password_hash = password_hash
     user.password_changed_at = datetime.now(UTC)
     user.must_change_password = False
     session.flush()

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from idp import events, i18n
 from idp.auth import flow, interactions, passwords, sessions
-from idp.auth.newpassword import change_password, password_problem, void_reset_links
+from idp.auth.newpassword import change_password, prepare_new_password, void_reset_links
 from idp.auth.pages import expired, field, locale_of, page, runtime, with_error
 from idp.auth.views import password_errors
 from idp.csrf import verify_csrf
@@ -274,17 +274,22 @@ async def reset_submit(request: Request) -> Response:
 def _reset_submit(request: Request, password: str, confirm: str) -> Response:
     rt = runtime(request)
     token = str(request.path_params["token"])
+    with rt.db.read() as db:
+        reset = _live_reset(db, token)
+        user = db.get(User, reset.user_id) if reset else None
+    if reset is None or user is None or user.disabled:
+        return _link_expired(request)
+    checked = prepare_new_password(user, password, confirm)  # argon2id: no transaction open
+    if checked.hash is None:
+        return with_error(reset_url(token), str(checked.problem))
     with rt.db.transaction() as db:
         reset = _live_reset(db, token)
         user = db.get(User, reset.user_id) if reset else None
         if reset is None or user is None or user.disabled:
             return _link_expired(request)
-        problem = password_problem(user, password, confirm)
-        if problem:
-            return with_error(reset_url(token), problem)
         if not void_reset_links(db, user.id):  # another tab used it just now
             return _link_expired(request)
-        change_password(db, user, password, reason="reset")
+        change_password(db, user, checked.hash, reason="reset")
         ended = end_everything(db, user.id, "password_reset")
         rt.throttle.unlock(db, user.id)
         events.record(

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from idp import events
 from idp.auth import email_otp, flow, interactions, passwords, recovery, sessions, totp
 from idp.auth import throttle as throttle_module
-from idp.auth.newpassword import PASSWORD_ERRORS, change_password, password_problem
+from idp.auth.newpassword import PASSWORD_ERRORS, change_password, prepare_new_password
 from idp.auth.pages import (
     error_code,
     expired,
@@ -693,27 +693,26 @@ def password_errors(request: Request, _: Any) -> list[tuple[str, str]]:
 async def new_password_submit(request: Request) -> Response:
     form = await request.form()
     verify_csrf(request, form)
-    return await _at_step(
-        request,
-        "new_password",
-        partial(
-            _new_password_submit, password=field(form, "password"), confirm=field(form, "confirm")
-        ),
-    )
+    password, confirm = field(form, "password"), field(form, "confirm")
+    return await run_in_threadpool(_new_password_submit, request, password, confirm)
 
 
-def _new_password_submit(
-    db: Session,
-    request: Request,
-    interaction: Interaction,
-    user: User,
-    *,
-    password: str,
-    confirm: str,
-) -> Response:
-    problem = password_problem(user, password, confirm)
-    if problem:
-        return with_error(flow.url(interaction, "new_password"), problem)
-    change_password(db, user, password, reason="must_change")
-    _event(db, request, interaction, "auth.password_changed", user_id=user.id)
-    return _advance(db, interaction, user, request)
+def _new_password_submit(request: Request, password: str, confirm: str) -> Response:
+    """Who (one transaction), the new password checked and hashed (none open), then stored."""
+    rt = runtime(request)
+    with rt.db.transaction() as db:
+        at = _step(db, request, "new_password")
+        if isinstance(at, Response):
+            return at
+        interaction_id, user = at[0].id, at[1]
+    checked = prepare_new_password(user, password, confirm)
+    if checked.hash is None:
+        return with_error(flow.url(interaction_id, "new_password"), str(checked.problem))
+    with rt.db.transaction() as db:
+        at = _step(db, request, "new_password")
+        if isinstance(at, Response):
+            return at
+        interaction, user = at
+        change_password(db, user, checked.hash, reason="must_change")
+        _event(db, request, interaction, "auth.password_changed", user_id=user.id)
+        return _advance(db, interaction, user, request)
