@@ -27,6 +27,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,8 +124,10 @@ async def _burst(base: str, setup: dict, users: list[dict], concurrency: int) ->
 
 
 def run_burst(base: str, setup: dict, users: list[dict], concurrency: int) -> BurstResult:
-    """Every citizen of `users` signs in once, `concurrency` at a time."""
-    return asyncio.run(_burst(base, setup, users, concurrency))
+    """Every citizen of `users` signs in once, `concurrency` at a time (in a thread of its
+    own, so that a caller whose thread already runs an event loop can use it too)."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, _burst(base, setup, users, concurrency)).result()
 
 
 class Installation:
