@@ -197,9 +197,10 @@ class Settings(BaseSettings):
     a client sending its headers slowly (slowloris) holds nothing for long."""
 
     http_max_header_size: int = Field(default=16384, ge=4096, le=1048576)
-    """Bytes of a request's line and headers `idp serve` keeps while waiting for the rest; a
-    head still incomplete beyond that gets 400 and its connection is closed, so what one
-    connection can make the process hold stays bounded."""
+    """Bytes a request's line and headers may take (`idp serve`); a larger head gets 431 and
+    its connection is closed: complete, by its request line and header lines; still arriving,
+    by the bytes received for it, so what one connection can make the process hold stays
+    bounded (docs/security.md, "Connections")."""
 
     client_fetch_timeout: float = Field(default=3.0, gt=0, le=30)
     """Seconds a whole fetch of an e-service's `jwks_uri` or `sector_identifier_uri` may take

@@ -3,13 +3,11 @@
 - `http_concurrency_limit`: connections and requests a process holds at once; beyond it new
   requests get 503 at once (uvicorn's `limit_concurrency`).
 - `http_keep_alive_timeout`: an idle keep-alive connection is closed after this many seconds.
-- `http_max_header_size`: a request line and headers still incomplete beyond this many bytes get
-  400 and the connection is closed (h11's `max_incomplete_event_size`; uvicorn's httptools
-  protocol buffers a head of any size, so the h11 one is used).
-- `http_header_timeout`: uvicorn gives a client unlimited time to send a request's head, so a
-  client sending its headers a byte at a time (slowloris) could hold a connection for ever.
-  `HeadDeadlineProtocol` closes a connection whose next request head has not arrived in full
-  within this many seconds of the connection opening or the previous response ending.
+- `http_header_timeout` and `http_max_header_size`: uvicorn gives a client unlimited time to send
+  a request's line and headers (so a client sending them a byte at a time, slowloris, could hold
+  a connection for ever), and its httptools protocol buffers a head of any size.
+  `BoundedHeadProtocol` adds both limits to that protocol (the fast one; uvicorn's h11 protocol
+  costs about 75 µs more per request, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,64 +16,130 @@ import asyncio
 from functools import cache
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from idp.config import Settings, load_settings
 
+_TOO_LARGE = b"Request header fields too large."
+
 
 @cache
-def _header_timeout() -> float:
-    """The setting, read once in each worker process (uvicorn builds the protocol, not us)."""
-    return load_settings().http_header_timeout
+def _settings() -> Settings:
+    """The settings, read once in each worker process (uvicorn builds the protocol, not us)."""
+    return load_settings()
 
 
-class HeadDeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol, with a deadline for each request's line and headers."""
+class _HeadTooLargeError(Exception):
+    """Raised from a parser callback to stop httptools at a head over the limit."""
+
+
+class BoundedHeadProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a deadline and a size limit for each request's head.
+
+    The deadline runs from the connection opening, the end of the previous response, or the
+    end of a request body still arriving after its response, until httptools reports the
+    headers complete; then the connection is closed unanswered. The size is checked twice:
+    after each read, the bytes received while the head is still incomplete (counted from the
+    first read after the previous request ended, so a pipelined head sharing a read with that
+    request is never blamed for its bytes); and, once complete, the head's request line and
+    header lines (optional spaces around values not counted). A head over
+    `http_max_header_size` gets 431 and its connection is closed.
+
+    Written against uvicorn 0.54's `httptools_impl`, whose callbacks and attributes (`url`,
+    `headers`, `cycle`, `send_400_response`, `timeout_keep_alive_handler`) it relies on;
+    tests/test_serve.py drives every limit through a real `idp serve`.
+    """
 
     _head_deadline: asyncio.TimerHandle | None = None
+    _received = 0  # bytes received on the connection
+    _head_from: int | None = 0  # `_received` where counting the awaited head began; None: complete
+    _head_too_large = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
         self._await_head()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:  # the head has arrived (or was refused)
-            self._stop_waiting()
+        self._received += len(data)
+        super().data_received(data)  # feeds httptools, which calls the callbacks below
+        if (
+            self._head_from is not None
+            and self._received - self._head_from > _settings().http_max_header_size
+            and not self.transport.is_closing()
+        ):
+            self._refuse_head()
+
+    def on_headers_complete(self) -> None:
+        self._head_from = None
+        self._stop_waiting()
+        if self._head_size() > _settings().http_max_header_size:
+            self._head_too_large = True  # stop the parser; uvicorn then calls send_400_response
+            raise _HeadTooLargeError
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head_from = self._received  # the next head is counted from the next read
+        if self.cycle.response_complete:  # answered before its body ended: the next head is due
+            self._await_head()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self.conn.their_state is h11.IDLE:  # ready for the next request on this connection
+        if self._head_from is not None:  # the next head is awaited (not already in the pipeline)
             self._await_head()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request it cannot parse (ours, to a head too large, is 431)."""
+        if self._head_too_large:
+            self._refuse_head()
+        else:
+            super().send_400_response(msg)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
         super().connection_lost(exc)
 
+    def _refuse_head(self) -> None:
+        self.logger.warning("Request head over http_max_header_size refused.")
+        headers = b"".join(b"%s: %s\r\n" % header for header in self.server_state.default_headers)
+        self.transport.write(
+            STATUS_LINE[431]
+            + headers
+            + b"content-type: text/plain; charset=utf-8\r\n"
+            + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_TOO_LARGE)
+            + _TOO_LARGE
+        )
+        self.transport.close()
+
+    def _head_size(self) -> int:
+        """The complete head's request line and header lines (method, target, version, names,
+        values and the separators between them)."""
+        method = self.parser.get_method()
+        size = len(method) + 1 + len(self.url) + len(b" HTTP/1.1\r\n") + len(b"\r\n")
+        for name, value in self.headers:
+            size += len(name) + len(value) + len(": \r\n")
+        return size
+
     def _await_head(self) -> None:
         self._stop_waiting()
         if not self.transport.is_closing():
-            self._head_deadline = self.loop.call_later(_header_timeout(), self._head_too_late)
+            self._head_deadline = self.loop.call_later(
+                _settings().http_header_timeout,
+                self.timeout_keep_alive_handler,  # closes it
+            )
 
     def _stop_waiting(self) -> None:
         if self._head_deadline is not None:
             self._head_deadline.cancel()
             self._head_deadline = None
 
-    def _head_too_late(self) -> None:
-        self._head_deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.close()
-
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The options of `uvicorn.run` that the settings decide."""
     return {
-        "http": HeadDeadlineProtocol,
+        "http": BoundedHeadProtocol,
         "limit_concurrency": settings.http_concurrency_limit,
         "timeout_keep_alive": settings.http_keep_alive_timeout,
-        "h11_max_incomplete_event_size": settings.http_max_header_size,
         # The app reads X-Forwarded-For itself, from `trusted_proxies` only (idp/proxies.py).
         "proxy_headers": False,
         "server_header": False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import stat
@@ -148,6 +149,13 @@ def raw_connection(server: ServerProcess) -> socket.socket:
     return connection
 
 
+def answer_to(connection: socket.socket) -> tuple[int, bytes]:
+    """The status and body of the next response on `connection`."""
+    response = http.client.HTTPResponse(connection)
+    response.begin()
+    return response.status, response.read()
+
+
 def closed_while_sending(connection: socket.socket, data: bytes, pause: float) -> bytes | None:
     """Send `data` a byte at a time; what the server answered once it closed the connection
     (b"" for nothing), or None if it was still open after the last byte."""
@@ -170,10 +178,10 @@ def closed_while_sending(connection: socket.socket, data: bytes, pause: float) -
     return None
 
 
-def test_slow_and_oversized_request_heads_are_cut_off_while_others_are_served(
+def test_slow_request_heads_are_cut_off_while_others_are_served(
     tmp_path: Path, settings: Settings
 ) -> None:
-    env = server_env(settings, IDP_HTTP_HEADER_TIMEOUT="1", IDP_HTTP_MAX_HEADER_SIZE="4096")
+    env = server_env(settings, IDP_HTTP_HEADER_TIMEOUT="1")
     server = ServerProcess(env, log=tmp_path / "server.log")
     server.start()
     try:
@@ -198,11 +206,54 @@ def test_slow_and_oversized_request_heads_are_cut_off_while_others_are_served(
         assert closed_while_sending(idle, b"GET / HTTP/1.1\r\n" + b"X" * 150, 0.1) == b""
         idle.close()
 
+        # And after a body that ends after its response (a 405 here, the body unread).
+        early = raw_connection(server)
+        early.sendall(
+            b"POST /health/alive HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n"
+        )
+        assert answer_to(early)[0] == 405
+        early.sendall(b"hello")
+        assert closed_while_sending(early, b"GET / HTTP/1.1\r\n" + b"X" * 150, 0.1) == b""
+        early.close()
+    finally:
+        server.stop()
+
+
+def test_request_heads_over_the_size_limit_are_refused_with_431(
+    tmp_path: Path, settings: Settings
+) -> None:
+    env = server_env(settings, IDP_HTTP_MAX_HEADER_SIZE="4096")
+    server = ServerProcess(env, log=tmp_path / "server.log")
+    server.start()
+    head = b"GET /health/alive HTTP/1.1\r\nHost: localhost\r\n"
+    try:
         # A head still growing past the limit is refused at once, not buffered further.
         big = raw_connection(server)
-        big.sendall(b"GET /health/alive HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 8192)
-        assert big.recv(4096).startswith(b"HTTP/1.1 400")
+        big.sendall(head + b"X-Big: " + b"a" * 8192)
+        assert answer_to(big) == (431, b"Request header fields too large.")
         big.close()
+
+        # So is a complete one, even arriving all at once; one within the limit is served.
+        for filler, status in ((4100, 431), (3900, 200)):
+            connection = raw_connection(server)
+            connection.sendall(head + b"X-Big: " + b"a" * filler + b"\r\n\r\n")
+            assert answer_to(connection)[0] == status
+            connection.close()
+
+        # Pipelined requests, more than the limit in all, are each served, even when the
+        # last head arrives in two parts.
+        one = head + b"\r\n"
+        pipelined = raw_connection(server)
+        pipelined.sendall(one * 100 + one[:20])
+        time.sleep(0.2)
+        pipelined.sendall(one[20:])
+        answers = b""
+        while answers.count(b"HTTP/1.1 ") < 101:
+            chunk = pipelined.recv(65536)
+            assert chunk, answers
+            answers += chunk
+        assert answers.count(b"HTTP/1.1 200") == 101
+        pipelined.close()
     finally:
         server.stop()
 
