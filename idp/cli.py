@@ -325,6 +325,33 @@ def users_revoke_admin(username: str, as_json: JsonFlag = False) -> None:
     _set_admin(username, False, as_json)
 
 
+@users_app.command("reset-second-factor")
+def users_reset_second_factor(username: str, as_json: JsonFlag = False) -> None:
+    """Remove the authenticator app and recovery codes (the citizen sets up a new app at the
+    next sign-in); every session and grant ends, the e-services told."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = user_service.describe(
+            user_service.reset_second_factor(session, username, actor=ACTOR)
+        )
+    emit(
+        as_json,
+        data,
+        f"reset the second factor of {data['username']}: a new authenticator app is set up at "
+        "the next sign-in",
+    )
+
+
+@users_app.command("end-sessions")
+def users_end_sessions(username: str, as_json: JsonFlag = False) -> None:
+    """End every session of an account and revoke its grants (the e-services told)."""
+    rt = runtime()
+    with transaction(rt) as session:
+        user, count = user_service.end_sessions(session, username, actor=ACTOR)
+        data = {"username": user.username, "ended": count}
+    emit(as_json, data, f"ended {count} sessions of {data['username']}")
+
+
 # clients --------------------------------------------------------------------------------------
 
 

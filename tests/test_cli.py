@@ -782,3 +782,37 @@ def test_clients_update_of_an_unknown_client(
     assert json.loads(out) == {"error": "no client 'nope'"}
     assert count(cli_env, Client) == 0
     assert count(cli_env, Event) == 0
+
+
+# users: second factor and sessions ------------------------------------------------------------
+
+
+def test_users_reset_second_factor_and_end_sessions(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    run_json(
+        capsys,
+        "users",
+        "create",
+        "--username",
+        "aram",
+        "--password",
+        GOOD_PASSWORD,
+        "--totp-secret",
+        "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    )
+    reset = run_json(capsys, "users", "reset-second-factor", "aram")
+    assert reset["username"] == "aram" and reset["totp"] is False
+    assert count(cli_env, TotpCredential) == 0
+    code, out, _ = run(capsys, "users", "end-sessions", "aram")
+    assert code == 0 and out.strip() == "ended 0 sessions of aram"
+    assert run_json(capsys, "users", "end-sessions", "aram") == {"username": "aram", "ended": 0}
+    database = Database.from_url(cli_env.effective_database_url)
+    with database.read() as session:
+        types = [e.type for e in session.scalars(select(Event).where(Event.actor.like("cli:%")))]
+    database.dispose()
+    assert types.count("admin.user_second_factor_reset") == 1
+    assert types.count("admin.user_sessions_ended") == 2
+    for command in ("reset-second-factor", "end-sessions"):
+        code, out, err = run(capsys, "users", command, "nobody")
+        one_line_error(code, out, err, "no user 'nobody'")
