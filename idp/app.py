@@ -201,6 +201,11 @@ def routes() -> list[BaseRoute]:
             methods=["GET"],
         ),
         Route(
+            API + "/clients/{client_id}",
+            admin_api.handler("PATCH", "/clients/{client_id}"),
+            methods=["PATCH"],
+        ),
+        Route(
             API + "/clients/{client_id}/rotate-secret",
             admin_api.handler("POST", "/clients/{client_id}/rotate-secret"),
             methods=["POST"],

@@ -325,6 +325,33 @@ def users_revoke_admin(username: str, as_json: JsonFlag = False) -> None:
     _set_admin(username, False, as_json)
 
 
+@users_app.command("reset-second-factor")
+def users_reset_second_factor(username: str, as_json: JsonFlag = False) -> None:
+    """Remove the authenticator app and recovery codes (the citizen sets up a new app at the
+    next sign-in); every session and grant ends, the e-services told."""
+    rt = runtime()
+    with transaction(rt) as session:
+        data = user_service.describe(
+            user_service.reset_second_factor(session, username, actor=ACTOR)
+        )
+    emit(
+        as_json,
+        data,
+        f"reset the second factor of {data['username']}: a new authenticator app is set up at "
+        "the next sign-in",
+    )
+
+
+@users_app.command("end-sessions")
+def users_end_sessions(username: str, as_json: JsonFlag = False) -> None:
+    """End every session of an account and revoke its grants (the e-services told)."""
+    rt = runtime()
+    with transaction(rt) as session:
+        user, count = user_service.end_sessions(session, username, actor=ACTOR)
+        data = {"username": user.username, "ended": count}
+    emit(as_json, data, f"ended {count} sessions of {data['username']}")
+
+
 # clients --------------------------------------------------------------------------------------
 
 
@@ -336,64 +363,112 @@ def _registered_text(data: dict[str, Any], secret: str | None) -> str:
     return "\n".join(lines)
 
 
+# The options of `clients create` and `clients update` (which takes each as optional).
+RedirectUris = Annotated[
+    list[str] | None, typer.Option("--redirect-uri", help="Exact redirect URI; repeat for several.")
+]
+PostLogoutUris = Annotated[list[str] | None, typer.Option("--post-logout-redirect-uri")]
+BackchannelUri = Annotated[str | None, typer.Option("--backchannel-logout-uri")]
+FrontchannelUri = Annotated[
+    str | None,
+    typer.Option("--frontchannel-logout-uri", help="Page loaded in a hidden frame at logout."),
+]
+AUTH_METHOD_HELP = "client_secret_basic | client_secret_post | private_key_jwt | none"
+JwksUri = Annotated[str | None, typer.Option("--jwks-uri", help="For private_key_jwt.")]
+GrantTypes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--grant-type", help="authorization_code | refresh_token | client_credentials; repeat."
+    ),
+]
+SCOPE_HELP = "Scopes the e-service may ask for."
+SUBJECT_TYPE_HELP = "public | pairwise"
+JwksFile = Annotated[
+    str | None, typer.Option("--jwks", help="File with the public JWKS, for private_key_jwt.")
+]
+IdTokenAlg = Annotated[
+    str | None,
+    typer.Option("--id-token-alg", help="ID token algorithm: RS256 | ES256 | PS256 | EdDSA."),
+]
+UserinfoAlg = Annotated[
+    str | None,
+    typer.Option("--userinfo-alg", help="Sign userinfo responses with this algorithm."),
+]
+TOKEN_FORMAT_HELP = "opaque | jwt (RFC 9068)."
+RestrictedScopes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-restricted-scope", help="Authorise a restricted scope (national_id); repeat."
+    ),
+]
+SectorUri = Annotated[
+    str | None,
+    typer.Option(
+        "--sector-identifier-uri", help="Sector of pairwise subjects across several hosts."
+    ),
+]
+LogoUri = Annotated[str | None, typer.Option("--logo-uri", help="Logo shown to citizens.")]
+Contacts = Annotated[
+    list[str] | None, typer.Option("--contact", help="Email address of its team; repeat.")
+]
+AllowedClaims = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-claim",
+        help="Release only these claims (default: every claim of its scopes); repeat.",
+    ),
+]
+LegalBasis = Annotated[
+    str | None, typer.Option("--legal-basis", help="Why it may have the data (consent page).")
+]
+
+
+def _key_set(path: str | None) -> dict[str, Any] | None:
+    """The public JWKS in the file at `path`."""
+    if not path:
+        return None
+    try:
+        key_set = parse_json(Path(path).read_bytes(), max_size=client_service.MAX_JWKS)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot read the JWKS file: {exc}") from None
+    if not isinstance(key_set, dict):
+        raise typer.BadParameter("the JWKS file must hold a JSON object")
+    return key_set
+
+
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Option(help="Name citizens see.")],
-    redirect_uri: Annotated[
-        list[str] | None, typer.Option(help="Exact redirect URI; repeat for several.")
-    ] = None,
-    post_logout_redirect_uri: Annotated[list[str] | None, typer.Option()] = None,
-    backchannel_logout_uri: Annotated[str | None, typer.Option()] = None,
-    frontchannel_logout_uri: Annotated[
-        str | None, typer.Option(help="Page loaded in a hidden frame at logout.")
-    ] = None,
-    auth_method: Annotated[
-        str,
-        typer.Option(help="client_secret_basic | client_secret_post | private_key_jwt | none"),
-    ] = "client_secret_basic",
-    jwks_uri: Annotated[str | None, typer.Option(help="For private_key_jwt.")] = None,
-    grant_type: Annotated[
-        list[str] | None,
-        typer.Option(help="authorization_code | refresh_token | client_credentials; repeat."),
-    ] = None,
-    scope: Annotated[
-        str, typer.Option(help="Scopes the e-service may ask for.")
-    ] = "openid profile",
+    redirect_uri: RedirectUris = None,
+    post_logout_redirect_uri: PostLogoutUris = None,
+    backchannel_logout_uri: BackchannelUri = None,
+    frontchannel_logout_uri: FrontchannelUri = None,
+    auth_method: Annotated[str, typer.Option(help=AUTH_METHOD_HELP)] = "client_secret_basic",
+    jwks_uri: JwksUri = None,
+    grant_type: GrantTypes = None,
+    scope: Annotated[str, typer.Option(help=SCOPE_HELP)] = "openid profile",
     first_party: Annotated[
         bool, typer.Option("--first-party", help="A state e-service: no consent asked.")
     ] = False,
-    subject_type: Annotated[str, typer.Option(help="public | pairwise")] = "public",
+    subject_type: Annotated[str, typer.Option(help=SUBJECT_TYPE_HELP)] = "public",
     client_id: Annotated[str | None, typer.Option(help="Keep an existing client id.")] = None,
-    jwks: Annotated[
-        Path | None, typer.Option(help="File with the public JWKS, for private_key_jwt.")
-    ] = None,
-    id_token_alg: Annotated[
-        str | None, typer.Option(help="ID token algorithm: RS256 | ES256 | PS256 | EdDSA.")
-    ] = None,
-    userinfo_alg: Annotated[
-        str | None, typer.Option(help="Sign userinfo responses with this algorithm.")
-    ] = None,
-    access_token_format: Annotated[str, typer.Option(help="opaque | jwt (RFC 9068).")] = "opaque",  # noqa: S107
-    allow_restricted_scope: Annotated[
-        list[str] | None,
-        typer.Option(help="Authorise a restricted scope (national_id); repeat."),
-    ] = None,
-    sector_identifier_uri: Annotated[
-        str | None, typer.Option(help="Sector of pairwise subjects across several hosts.")
-    ] = None,
+    jwks: JwksFile = None,
+    id_token_alg: IdTokenAlg = None,
+    userinfo_alg: UserinfoAlg = None,
+    access_token_format: Annotated[str, typer.Option(help=TOKEN_FORMAT_HELP)] = "opaque",  # noqa: S107
+    allow_restricted_scope: RestrictedScopes = None,
+    sector_identifier_uri: SectorUri = None,
     require_pkce: Annotated[
         bool, typer.Option(help="Require PKCE (always on for public clients).")
     ] = True,
+    logo_uri: LogoUri = None,
+    contact: Contacts = None,
+    allow_claim: AllowedClaims = None,
+    legal_basis: LegalBasis = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Register an e-service; prints its client_id and, once, its client_secret."""
     rt = runtime()
-    key_set = None
-    if jwks is not None:
-        try:
-            key_set = parse_json(jwks.read_bytes(), max_size=client_service.MAX_JWKS)
-        except (OSError, ValueError) as exc:
-            raise typer.BadParameter(f"cannot read the JWKS file: {exc}") from None
     new = client_service.NewClient(
         name=name,
         redirect_uris=redirect_uri or [],
@@ -407,13 +482,17 @@ def clients_create(
         first_party=first_party,
         subject_type=subject_type,
         client_id=client_id,
-        jwks=key_set,
+        jwks=_key_set(jwks),
         id_token_signed_response_alg=id_token_alg,
         userinfo_signed_response_alg=userinfo_alg,
         access_token_format=access_token_format,
         restricted_scopes=allow_restricted_scope or [],
         sector_identifier_uri=sector_identifier_uri,
         require_pkce=require_pkce,
+        logo_uri=logo_uri,
+        contacts=contact or [],
+        allowed_claims=allow_claim or [],
+        legal_basis=legal_basis,
     )
     checked = run_now(client_service.check_client(new, rt.settings))  # fetches: no transaction
     with transaction(rt) as session:
@@ -421,6 +500,110 @@ def clients_create(
         data = client_service.describe(registered.client)
     data["client_secret"] = registered.client_secret
     emit(as_json, data, lambda: _registered_text(data, registered.client_secret))
+
+
+def _given(value: Any) -> Any:
+    """An option's value as a change: an empty value ("") clears; a repeated option's values
+    replace the list (only "" given: the list is emptied)."""
+    if isinstance(value, list):
+        return [item for item in value if item]
+    if isinstance(value, str):
+        return value or None
+    return value
+
+
+@clients_app.command("update")
+def clients_update(
+    client_id: str,
+    name: Annotated[str | None, typer.Option(help="Name citizens see.")] = None,
+    redirect_uri: RedirectUris = None,
+    post_logout_redirect_uri: PostLogoutUris = None,
+    backchannel_logout_uri: BackchannelUri = None,
+    frontchannel_logout_uri: FrontchannelUri = None,
+    auth_method: Annotated[str | None, typer.Option(help=AUTH_METHOD_HELP)] = None,
+    jwks_uri: JwksUri = None,
+    grant_type: GrantTypes = None,
+    scope: Annotated[str | None, typer.Option(help=SCOPE_HELP)] = None,
+    first_party: Annotated[
+        bool | None,
+        typer.Option("--first-party/--not-first-party", help="A state e-service: no consent."),
+    ] = None,
+    subject_type: Annotated[str | None, typer.Option(help=SUBJECT_TYPE_HELP)] = None,
+    jwks: JwksFile = None,
+    id_token_alg: IdTokenAlg = None,
+    userinfo_alg: UserinfoAlg = None,
+    access_token_format: Annotated[str | None, typer.Option(help=TOKEN_FORMAT_HELP)] = None,
+    allow_restricted_scope: RestrictedScopes = None,
+    sector_identifier_uri: SectorUri = None,
+    require_pkce: Annotated[
+        bool | None, typer.Option(help="Require PKCE (always on for public clients).")
+    ] = None,
+    logo_uri: LogoUri = None,
+    contact: Contacts = None,
+    allow_claim: AllowedClaims = None,
+    legal_basis: LegalBasis = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change what was registered: only the options given change. A repeated option replaces
+    the whole list; an empty value clears (--logo-uri "", --contact "" empties the list)."""
+    given = {
+        "name": name,
+        "redirect_uris": redirect_uri,
+        "post_logout_redirect_uris": post_logout_redirect_uri,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "frontchannel_logout_uri": frontchannel_logout_uri,
+        "auth_method": auth_method,
+        "jwks_uri": jwks_uri,
+        "grant_types": grant_type,
+        "scope": scope,
+        "first_party": first_party,
+        "subject_type": subject_type,
+        "jwks": jwks,
+        "id_token_signed_response_alg": id_token_alg,
+        "userinfo_signed_response_alg": userinfo_alg,
+        "access_token_format": access_token_format,
+        "restricted_scopes": allow_restricted_scope,
+        "sector_identifier_uri": sector_identifier_uri,
+        "require_pkce": require_pkce,
+        "logo_uri": logo_uri,
+        "contacts": contact,
+        "allowed_claims": allow_claim,
+        "legal_basis": legal_basis,
+    }
+    changes = {key: _given(value) for key, value in given.items() if value is not None}
+    if not changes:
+        fail("nothing to change: give at least one option (see --help)", 2)
+    if "jwks" in changes:
+        changes["jwks"] = _key_set(changes["jwks"])
+    rt = runtime()
+    with transaction(rt) as session:
+        current = client_service.get_client(session, client_id)
+    checked = run_now(  # fetches: no transaction
+        client_service.check_client(
+            client_service.ClientChanges(changes), rt.settings, current=current
+        )
+    )
+    with transaction(rt) as session:
+        updated = client_service.update_client(session, client_id, checked, actor=ACTOR)
+        data = {**client_service.describe(updated.client), "changes": updated.changes}
+    emit(as_json, data, lambda: _updated_text(client_id, updated))
+    if data["auth_method"] in client_service.SECRET_METHODS and not data["has_secret"]:
+        typer.echo(
+            f"note: client {client_id} has no client secret yet: issue one with "
+            f"`idp clients rotate-secret {client_id}`",
+            err=True,
+        )
+
+
+def _updated_text(client_id: str, updated: client_service.Updated) -> str:
+    if not updated.changes:
+        return f"client {client_id}: nothing changed"
+    lines = [f"updated client {client_id}: {', '.join(updated.changes)}"]
+    if updated.secret_removed:
+        lines.append("its client secret was removed (the auth method uses none)")
+    if updated.grants_revoked:
+        lines.append(f"{updated.grants_revoked} grants revoked (it is a public client now)")
+    return "\n".join(lines)
 
 
 @clients_app.command("list")

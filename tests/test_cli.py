@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from joserfc.jwk import ECKey
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -552,3 +553,266 @@ def test_help_without_a_command_exits_zero(capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run(capsys)
     assert code == 0
     assert "users" in out and "clients" in out and "keys" in out
+
+
+# clients update -------------------------------------------------------------------------------
+
+
+def public_jwks(path: Path, kid: str) -> str:
+    """A file holding a JWKS with one new public key; its path."""
+    key = ECKey.generate_key("P-256", parameters={"kid": kid}, private=False)
+    path.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+    return str(path)
+
+
+def create_tax(capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
+    data: dict[str, Any] = run_json(
+        capsys,
+        "clients",
+        "create",
+        "--name",
+        "Tax",
+        "--client-id",
+        "tax",
+        "--redirect-uri",
+        "https://tax.example.am/callback",
+        "--post-logout-redirect-uri",
+        "https://tax.example.am/",
+        "--logo-uri",
+        "https://tax.example.am/logo.png",
+        "--contact",
+        "it@tax.example.am",
+        "--scope",
+        "openid profile email",
+        "--allow-claim",
+        "email",
+        "--legal-basis",
+        "Tax code, article 12.",
+        *extra,
+    )
+    return data
+
+
+def updated_events(settings: Settings) -> list[Event]:
+    database = Database.from_url(settings.effective_database_url)
+    try:
+        with database.read() as session:
+            query = select(Event).where(Event.type == "admin.client_updated").order_by(Event.id)
+            return list(session.scalars(query))
+    finally:
+        database.dispose()
+
+
+def test_clients_update_changes_only_the_options_given(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    before = create_tax(capsys)
+    after = run_json(
+        capsys,
+        "clients",
+        "update",
+        "tax",
+        "--name",
+        "Tax office",
+        "--redirect-uri",
+        "https://tax.example.am/new",
+        "--redirect-uri",
+        "https://tax.example.am/other",
+        "--first-party",
+        "--scope",
+        "openid profile email phone",
+        "--access-token-format",
+        "jwt",
+    )
+    assert after["name"] == "Tax office"
+    # A repeated option replaces the whole list.
+    assert after["redirect_uris"] == ["https://tax.example.am/new", "https://tax.example.am/other"]
+    assert after["first_party"] is True
+    assert after["scope"] == "openid profile email phone"
+    assert after["access_token_format"] == "jwt"
+    assert after["changes"] == {
+        "name": {"before": "Tax", "after": "Tax office"},
+        "redirect_uris": {
+            "before": ["https://tax.example.am/callback"],
+            "after": ["https://tax.example.am/new", "https://tax.example.am/other"],
+        },
+        "scope": {"before": "openid profile email", "after": "openid profile email phone"},
+        "first_party": {"before": False, "after": True},
+        "access_token_format": {"before": "opaque", "after": "jwt"},
+    }
+    shown = run_json(capsys, "clients", "show", "tax")
+    untouched = set(before) - set(after["changes"]) - {"client_secret"}
+    assert {k: shown[k] for k in untouched} == {k: before[k] for k in untouched}
+    assert shown["has_secret"] is True  # the secret stays
+    run_json(capsys, "clients", "update", "tax", "--not-first-party", "--no-require-pkce")
+    shown = run_json(capsys, "clients", "show", "tax")
+    assert shown["first_party"] is False and shown["require_pkce"] is False
+
+    code, out, _ = run(capsys, "clients", "update", "tax", "--logo-uri", "https://tax.am/l.png")
+    assert code == 0 and out.strip() == "updated client tax: logo_uri"
+    code, out, _ = run(capsys, "clients", "update", "tax", "--logo-uri", "https://tax.am/l.png")
+    assert code == 0 and out.strip() == "client tax: nothing changed"
+    assert len(updated_events(cli_env)) == 3  # nothing changed: nothing recorded
+
+
+def test_clients_update_clears_what_is_given_empty(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    create_tax(capsys, "--frontchannel-logout-uri", "https://tax.example.am/fc")
+    cleared = run_json(
+        capsys,
+        "clients",
+        "update",
+        "tax",
+        "--logo-uri",
+        "",
+        "--frontchannel-logout-uri",
+        "",
+        "--legal-basis",
+        "",
+        "--contact",
+        "",
+        "--allow-claim",
+        "",
+        "--post-logout-redirect-uri",
+        "",
+    )
+    assert cleared["logo_uri"] is None
+    assert cleared["frontchannel_logout_uri"] is None
+    assert cleared["legal_basis"] is None
+    assert cleared["contacts"] == []
+    assert cleared["allowed_claims"] == []
+    assert cleared["post_logout_redirect_uris"] == []
+    assert cleared["changes"]["contacts"] == {"before": ["it@tax.example.am"], "after": []}
+    assert cleared["changes"]["logo_uri"] == {
+        "before": "https://tax.example.am/logo.png",
+        "after": None,
+    }
+    [event] = updated_events(cli_env)
+    assert event.actor.startswith("cli:") and event.client_id == "tax"
+    assert event.data["changes"] == cleared["changes"]
+
+
+def test_clients_update_of_the_auth_method_keeps_the_secret_rules(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings, tmp_path: Path
+) -> None:
+    """Away from a secret: the stored hash goes. Back to one: no secret is made silently."""
+    create_tax(capsys)
+    keys = public_jwks(tmp_path / "jwks.json", "tax-2026")
+    moved = run_json(
+        capsys, "clients", "update", "tax", "--auth-method", "private_key_jwt", "--jwks", keys
+    )
+    assert moved["has_secret"] is False
+    assert moved["changes"]["jwks"]["before"] is None
+    [summary] = moved["changes"]["jwks"]["after"]
+    assert summary["kid"] == "tax-2026" and len(summary["thumbprint"]) == 43
+    public_x = json.loads(Path(keys).read_text())["keys"][0]["x"]
+    assert public_x not in json.dumps(moved["changes"])  # the key's id, not the key itself
+    assert updated_events(cli_env)[-1].data["secret_removed"] is True
+    database = Database.from_url(cli_env.effective_database_url)
+    with database.read() as session:
+        row = session.scalars(select(Client)).one()
+        assert row.secret_hash is None and row.secret_rotated_at is None
+    database.dispose()
+
+    # The keys must go with private_key_jwt: the change is refused, nothing written.
+    code, out, err = run(capsys, "clients", "update", "tax", "--auth-method", "client_secret_post")
+    one_line_error(code, out, err, "client keys are only used with the private_key_jwt")
+    code, out, err = run(
+        capsys,
+        "clients",
+        "update",
+        "tax",
+        "--auth-method",
+        "client_secret_post",
+        "--jwks",
+        "",
+        "--json",
+    )
+    assert code == 0, err
+    back = json.loads(out)
+    assert back["auth_method"] == "client_secret_post" and back["has_secret"] is False
+    assert "issue one with `idp clients rotate-secret tax`" in err
+    rotated = run_json(capsys, "clients", "rotate-secret", "tax")
+    assert rotated["client_secret"]
+    assert run_json(capsys, "clients", "show", "tax")["has_secret"] is True
+
+
+BAD_CHANGES = [
+    (["--redirect-uri", "http://tax.example.am/callback"], "https", 1),
+    (["--redirect-uri", "https://tax.example.am/cb#x"], "fragment", 1),
+    (["--auth-method", "private_key_jwt"], "private_key_jwt requires", 1),
+    (["--auth-method", "magic"], "auth method 'magic'", 1),
+    (["--name", ""], "'name' cannot be cleared", 1),
+    (["--grant-type", ""], "'grant_types' cannot be cleared", 1),
+    (["--grant-type", "client_credentials"], "redirect URIs are only for", 1),
+    (["--scope", "openid admin"], "scope 'admin'", 1),
+    (["--allow-claim", "phone_number"], "needs the scope 'phone'", 1),
+    (["--jwks-uri", "https://tax.example.am/jwks"], "only used with the private_key_jwt", 1),
+    (["--subject-type", "secret"], "subject type", 1),
+    (["--client-id", "other"], "No such option: --client-id", 2),
+    (["--colour", "red"], "No such option: --colour", 2),
+    ([], "nothing to change", 2),
+]
+
+
+@pytest.mark.parametrize(("args", "reason", "status"), BAD_CHANGES)
+def test_clients_update_refuses_bad_changes_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str],
+    cli_env: Settings,
+    args: list[str],
+    reason: str,
+    status: int,
+) -> None:
+    create_tax(capsys)
+    before = run_json(capsys, "clients", "show", "tax")
+    # A good change given with the bad one is not made either.
+    good = ["--logo-uri", ""] if args else []
+    code, out, err = run(capsys, "clients", "update", "tax", *good, *args)
+    one_line_error(code, out, err, reason, status=status)
+    assert run_json(capsys, "clients", "show", "tax") == before
+    assert updated_events(cli_env) == []
+
+
+def test_clients_update_of_an_unknown_client(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    code, out, err = run(capsys, "clients", "update", "nope", "--name", "X", "--json")
+    one_line_error(code, out, err, "no client 'nope'")
+    assert json.loads(out) == {"error": "no client 'nope'"}
+    assert count(cli_env, Client) == 0
+    assert count(cli_env, Event) == 0
+
+
+# users: second factor and sessions ------------------------------------------------------------
+
+
+def test_users_reset_second_factor_and_end_sessions(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    run_json(
+        capsys,
+        "users",
+        "create",
+        "--username",
+        "aram",
+        "--password",
+        GOOD_PASSWORD,
+        "--totp-secret",
+        "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    )
+    reset = run_json(capsys, "users", "reset-second-factor", "aram")
+    assert reset["username"] == "aram" and reset["totp"] is False
+    assert count(cli_env, TotpCredential) == 0
+    code, out, _ = run(capsys, "users", "end-sessions", "aram")
+    assert code == 0 and out.strip() == "ended 0 sessions of aram"
+    assert run_json(capsys, "users", "end-sessions", "aram") == {"username": "aram", "ended": 0}
+    database = Database.from_url(cli_env.effective_database_url)
+    with database.read() as session:
+        types = [e.type for e in session.scalars(select(Event).where(Event.actor.like("cli:%")))]
+    database.dispose()
+    assert types.count("admin.user_second_factor_reset") == 1
+    assert types.count("admin.user_sessions_ended") == 2
+    for command in ("reset-second-factor", "end-sessions"):
+        code, out, err = run(capsys, "users", command, "nobody")
+        one_line_error(code, out, err, "no user 'nobody'")

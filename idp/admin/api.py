@@ -10,7 +10,7 @@ document is built.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +87,8 @@ class Operation:
     tags: tuple[str, ...] = field(default_factory=tuple)
     # Makes the body into what `run` writes, once the caller is authenticated and outside any
     # transaction: work that must not hold the database (fetching an e-service's documents).
-    prepare: Callable[[Any, Runtime], Awaitable[Any]] | None = None
+    # It is given the body, the runtime and the path parameters.
+    prepare: Callable[[Any, Runtime, Mapping[str, str]], Awaitable[Any]] | None = None
 
 
 # Authentication -------------------------------------------------------------------------------
@@ -143,9 +144,14 @@ def _clean(value: Any) -> bool:
     return True
 
 
+JSON_TYPES = ("application/json", "")
+MERGE_PATCH = "application/merge-patch+json"  # RFC 7396
+
+
 async def _read_body(request: Request, model: type[BaseModel]) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in ("application/json", ""):
+    accepted = (*JSON_TYPES, MERGE_PATCH) if request.method == "PATCH" else JSON_TYPES
+    if content_type not in accepted:
         raise ApiError(415, "invalid_request", "Send a JSON object (application/json).")
     raw = await request.body()
     try:
@@ -193,8 +199,9 @@ def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         except ApiError as error:
             return _failure(error)
         if operation.prepare is not None:
+            path = {name: str(value) for name, value in request.path_params.items()}
             try:
-                body = await operation.prepare(body, request.app.state.runtime)
+                body = await operation.prepare(body, request.app.state.runtime, path)
             except ServiceError as error:
                 return _service_error(error)
         return await run_in_threadpool(_run, request, token, body)
@@ -244,10 +251,29 @@ def list_clients(call: ApiCall) -> tuple[int, Any]:
     return 200, {"items": [client_service.describe(c) for c in rows], "total": total}
 
 
-async def check_client(body: m.ClientIn, runtime: Runtime) -> client_service.CheckedClient:
+async def check_client(
+    body: m.ClientIn, runtime: Runtime, _path: Mapping[str, str]
+) -> client_service.CheckedClient:
     """The e-service checked, its sector identifier URI fetched (before the transaction)."""
     new = client_service.NewClient(**body.model_dump())
     return await client_service.check_client(new, runtime.settings)
+
+
+async def check_changes(
+    body: m.ClientPatch, runtime: Runtime, path: Mapping[str, str]
+) -> client_service.CheckedClient:
+    """The changes checked against the e-service as stored (read in a transaction of its own),
+    its sector identifier URI fetched if it or the redirect URIs change (before the
+    transaction that writes)."""
+
+    def stored() -> Client:
+        with runtime.db.read() as db:
+            return client_service.get_client(db, path["client_id"])
+
+    changes = client_service.ClientChanges(body.model_dump(exclude_unset=True))
+    return await client_service.check_client(
+        changes, runtime.settings, current=await run_in_threadpool(stored)
+    )
 
 
 def register_client(call: ApiCall) -> tuple[int, Any]:
@@ -259,6 +285,13 @@ def register_client(call: ApiCall) -> tuple[int, Any]:
 
 def show_client(call: ApiCall) -> tuple[int, Any]:
     return 200, client_service.describe(client_service.get_client(call.db, call.path("client_id")))
+
+
+def update_client(call: ApiCall) -> tuple[int, Any]:
+    updated = client_service.update_client(
+        call.db, call.path("client_id"), call.body, actor=call.actor
+    )
+    return 200, client_service.describe(updated.client)
 
 
 def rotate_client_secret(call: ApiCall) -> tuple[int, Any]:
@@ -411,6 +444,17 @@ OPERATIONS: tuple[Operation, ...] = (
         show_client,
         m.ClientOut,
         tags=("e-services",),
+    ),
+    Operation(
+        "PATCH",
+        "/clients/{client_id}",
+        "Change an e-service (JSON merge patch; switching to a secret-based auth method issues "
+        "no secret: rotate-secret does)",
+        update_client,
+        m.ClientOut,
+        body=m.ClientPatch,
+        tags=("e-services",),
+        prepare=check_changes,
     ),
     Operation(
         "POST",

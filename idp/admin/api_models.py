@@ -12,6 +12,19 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _absent_means_unchanged(schema: dict[str, Any]) -> None:
+    """A merge patch's members have no default: one left out changes nothing."""
+    for member in schema.get("properties", {}).values():
+        member.pop("default", None)
+
+
+class Patch(Body):
+    """A JSON merge patch (RFC 7396): a member left out stays as it is, null clears a value
+    (only where the schema allows null); read its changes with `model_dump(exclude_unset=True)`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_absent_means_unchanged)
+
+
 class ClientIn(Body):
     """An e-service to register (the same rules as the CLI and the console's wizard)."""
 
@@ -40,6 +53,35 @@ class ClientIn(Body):
     legal_basis: str | None = Field(default=None, max_length=2000)
 
 
+class ClientPatch(Patch):
+    """Changes to an e-service (the members of `ClientIn` but its id). A list replaces the
+    stored one; null or [] clears a value that may be empty. The result is checked by the
+    rules of registration. (The defaults below are never used: a member left out is unset.)"""
+
+    name: str = Field(default_factory=str, min_length=1, max_length=200)
+    redirect_uris: list[str] | None = Field(default=None, max_length=20)
+    post_logout_redirect_uris: list[str] | None = Field(default=None, max_length=20)
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    frontchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    auth_method: str = Field(default_factory=str, max_length=32)
+    jwks_uri: str | None = Field(default=None, max_length=2000)
+    jwks: dict[str, Any] | None = None
+    grant_types: list[str] = Field(default_factory=list, min_length=1, max_length=5)
+    scope: str = Field(default_factory=str, max_length=500)
+    restricted_scopes: list[str] | None = Field(default=None, max_length=5)
+    allowed_claims: list[str] | None = Field(default=None, max_length=30)
+    first_party: bool = Field(default_factory=bool)
+    subject_type: str = Field(default_factory=str, max_length=16)
+    sector_identifier_uri: str | None = Field(default=None, max_length=2000)
+    id_token_signed_response_alg: str | None = Field(default=None, max_length=16)
+    userinfo_signed_response_alg: str | None = Field(default=None, max_length=16)
+    access_token_format: str = Field(default_factory=str, max_length=16)
+    require_pkce: bool = Field(default_factory=bool)
+    logo_uri: str | None = Field(default=None, max_length=2000)
+    contacts: list[str] | None = Field(default=None, max_length=10)
+    legal_basis: str | None = Field(default=None, max_length=2000)
+
+
 class RotateKeyIn(Body):
     alg: Literal["RS256", "ES256", "PS256", "EdDSA"] = "RS256"
     immediately: bool = False
@@ -65,6 +107,10 @@ class ClientOut(BaseModel):
     frontchannel_logout_uri: str | None
     jwks_uri: str | None
     jwks: dict[str, Any] | None
+    has_secret: bool = Field(
+        description="Whether a client secret is stored (a secret-based e-service without one "
+        "gets it from rotate-secret)."
+    )
     grant_types: list[str]
     scope: str
     first_party: bool

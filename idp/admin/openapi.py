@@ -25,7 +25,7 @@ ERRORS = {
     "401": "No valid admin access token.",
     "403": "The token does not grant the admin scope.",
     "404": "Nothing by that name.",
-    "409": "Already exists.",
+    "409": "Already exists, or changed meanwhile (send it again).",
     "413": "The body is larger than the limit (`max_request_body`).",
     "415": "The body is not JSON.",
 }
@@ -107,9 +107,13 @@ def document() -> dict[str, Any]:
             "responses": responses,
         }
         if op.body is not None:
+            media = ("application/merge-patch+json",) if op.method == "PATCH" else ()
             operation["requestBody"] = {
                 "required": op.body is m.ClientIn,
-                "content": {"application/json": {"schema": {"$ref": refs[op.body]}}},
+                "content": {
+                    kind: {"schema": {"$ref": refs[op.body]}}
+                    for kind in (*media, "application/json")
+                },
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {

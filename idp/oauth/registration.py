@@ -13,7 +13,6 @@ outside any transaction. The answer carries a registration access token for
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -45,6 +44,17 @@ STRINGS = (
     "userinfo_signed_response_alg",
 )
 LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "contacts")
+# What only administrators set, and an update by the e-service leaves as they set it.
+ADMINISTERED = frozenset(
+    {
+        "first_party",
+        "restricted_scopes",
+        "allowed_claims",
+        "legal_basis",
+        "access_token_format",
+        "require_pkce",
+    }
+)
 
 
 class RegistrationError(Exception):
@@ -116,7 +126,7 @@ def new_client(data: dict[str, Any], *, client_id: str | None = None) -> client_
         auth_method=data.get("token_endpoint_auth_method") or "client_secret_basic",
         jwks_uri=data.get("jwks_uri"),
         jwks=data.get("jwks"),
-        grant_types=list(data.get("grant_types") or []),
+        grant_types=list(data.get("grant_types") or client_service.DEFAULT_GRANT_TYPES),
         scope=data.get("scope") or "openid",
         subject_type=data.get("subject_type") or "public",
         sector_identifier_uri=data.get("sector_identifier_uri"),
@@ -229,7 +239,8 @@ async def configuration(request: Request) -> Response:
     """RFC 7592: GET reads, PUT replaces, DELETE removes (disables) the registration. A PUT's
     body is read only once its registration access token has been checked; the new metadata
     is checked outside any transaction (fetching the sector identifier URI when it or the
-    redirect URIs change), then written."""
+    redirect URIs change), then written. A PUT that moves the e-service to a secret-based
+    auth method is answered with its new secret."""
     client_id = str(request.path_params["client_id"])[:128]
     runtime: Runtime = request.app.state.runtime
 
@@ -262,9 +273,19 @@ async def configuration(request: Request) -> Response:
                     client_service.set_disabled(db, client_id, True, actor=actor)
                     client.registration_token_hash = None
                     return Response(status_code=204, headers=NO_STORE)
+                secret = None
                 if checked is not None:
-                    client = client_service.update_client(db, client_id, checked, actor=actor)
-                return JSONResponse(metadata_of(client, runtime.settings.issuer), headers=NO_STORE)
+                    client = client_service.update_client(
+                        db, client_id, checked, actor=actor
+                    ).client
+                    if client.token_endpoint_auth_method in client_service.SECRET_METHODS and (
+                        client.secret_hash is None
+                    ):  # now secret-based: the answer gives the secret (RFC 7592 §2.2)
+                        secret = client_service.rotate_secret(db, client_id, actor=actor)
+                body = metadata_of(client, runtime.settings.issuer)
+                if secret is not None:
+                    body["client_secret"] = secret.client_secret
+                return JSONResponse(body, headers=NO_STORE)
         except RegistrationError as error:
             return _error(error)
         except ServiceError as error:
@@ -278,17 +299,16 @@ async def configuration(request: Request) -> Response:
     try:
         if data.get("client_id", client_id) != client_id:
             raise InvalidInput("client_id does not match the registration")
-        # What only administrators set stays as they set it.
-        kept = replace(
-            new_client(data),
-            first_party=found.first_party,
-            restricted_scopes=list(found.restricted_scopes or []),
-            allowed_claims=list(found.allowed_claims or []),
-            legal_basis=found.legal_basis,
-            access_token_format=found.access_token_format,
-            require_pkce=found.require_pkce,
-        )
-        checked = await client_service.check_client(kept, runtime.settings, current=found)
+        # The metadata replaces what the e-service registered; what only administrators set
+        # stays as they set it.
+        new = new_client(data)
+        replaced = {
+            name: getattr(new, name)
+            for name in client_service.UPDATABLE
+            if name not in ADMINISTERED
+        }
+        changes = client_service.ClientChanges(replaced)
+        checked = await client_service.check_client(changes, runtime.settings, current=found)
     except ServiceError as error:
         return _error(_refused(error))
     return await run_in_threadpool(work, checked)

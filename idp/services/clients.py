@@ -1,10 +1,12 @@
-"""E-services (relying parties): register, list, show, rotate secret, disable."""
+"""E-services (relying parties): register, list, show, change, rotate secret, disable."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from idp.services.sector import check_sector_identifier
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 SUBJECT_TYPES = ("public", "pairwise")
 ACCESS_TOKEN_FORMATS = ("opaque", "jwt")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{3,128}$")
@@ -99,7 +102,7 @@ def _validate(new: NewClient) -> dict[str, Any]:
             choices=_choices(AUTH_METHODS),
         )
     public = new.auth_method == "none"
-    grant_types = list(dict.fromkeys(new.grant_types or ["authorization_code", "refresh_token"]))
+    grant_types = list(dict.fromkeys(new.grant_types or DEFAULT_GRANT_TYPES))
     for grant in grant_types:
         if grant not in GRANT_TYPES:
             raise InvalidInput(
@@ -274,24 +277,114 @@ def new_client_secret() -> str:
     return secrets.token_urlsafe(32)  # 256 bits
 
 
+# What `update_client` may change: every field of `NewClient` but the client id. Those an
+# e-service always has cannot be cleared (an empty list of grant types, at registration, means
+# the default ones; in a change it would be a surprise).
+UPDATABLE = tuple(f.name for f in dataclass_fields(NewClient) if f.name != "client_id")
+LISTS = frozenset(f.name for f in dataclass_fields(NewClient) if f.default_factory is list)
+FLAGS = frozenset({"first_party", "require_pkce"})
+REQUIRED = FLAGS | {
+    "name",
+    "auth_method",
+    "grant_types",
+    "scope",
+    "subject_type",
+    "access_token_format",
+}
+
+
+@dataclass(frozen=True)
+class ClientChanges:
+    """Changes to a registered e-service: `NewClient` field names (all but `client_id`) and
+    their new values; every field not named keeps its value. A list replaces the stored one;
+    None (or an empty string or list) clears a value, except for the fields an e-service always
+    has (`REQUIRED`). The result is checked by the rules of registration."""
+
+    values: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class CheckedClient:
     """An e-service's metadata that passed `check_client`, the fetch of its sector identifier
-    URI included: what `register_client` and `update_client` write."""
+    URI included: what `register_client` writes, or, with `changes`, what `update_client`
+    applies."""
 
     fields: dict[str, Any]
     client_id: str | None = None  # chosen by the operator
     sector_checked: bool = False  # the sector identifier URI was fetched and lists the URIs
+    changes: ClientChanges | None = None  # for `update_client`
 
 
-def _sector_changed(stored: Client, fields: dict[str, Any]) -> bool:
-    return bool(
-        fields["sector_identifier_uri"] != stored.sector_identifier_uri
-        or set(fields["redirect_uris"]) != set(stored.redirect_uris or [])
+@dataclass(frozen=True)
+class Updated:
+    """What `update_client` did, as its audit event `admin.client_updated` records it."""
+
+    client: Client
+    # {field: {"before": ..., "after": ...}} for each field that changed (a JWKS shown by the
+    # id and thumbprint of each key); empty when nothing changed (then nothing was written).
+    changes: dict[str, dict[str, Any]]
+    secret_removed: bool = False  # the auth method no longer uses a client secret
+    grants_revoked: int = 0  # the e-service became a public client
+
+
+def _wrong_type(name: str, value: Any) -> bool:
+    if name in LISTS:
+        return not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+    if name in FLAGS:
+        return not isinstance(value, bool)
+    if name == "jwks":
+        return not isinstance(value, dict)
+    return not isinstance(value, str)
+
+
+def _as_registered(client: Client) -> NewClient:
+    """A registered e-service's metadata, as it would be registered."""
+    shown = describe(client)
+    return NewClient(**{name: shown[name] for name in UPDATABLE})
+
+
+def _changed(stored: Client, changes: ClientChanges) -> NewClient:
+    """The e-service `stored` with `changes` made (their shape checked, not yet the rules)."""
+    values: dict[str, Any] = {}
+    for name, value in changes.values.items():
+        if name == "client_id":
+            raise InvalidInput(N_("the client id of an e-service cannot change"))
+        if name not in UPDATABLE:
+            raise InvalidInput(N_("'%(field)s' is not a field of an e-service"), field=name)
+        if value is None or value == "" or value == []:
+            if name in REQUIRED:
+                raise InvalidInput(N_("'%(field)s' cannot be cleared"), field=name)
+            value = [] if name in LISTS else None
+        elif _wrong_type(name, value):
+            raise InvalidInput(N_("'%(field)s' has a value of the wrong type"), field=name)
+        values[name] = value
+    return replace(_as_registered(stored), **values)
+
+
+def _sector(uri: str | None, redirect_uris: list[str] | None) -> tuple[str | None, frozenset[str]]:
+    """What a sector identifier URI's document vouches for: the URI and the redirect URIs."""
+    return uri, frozenset(redirect_uris or [])
+
+
+def _sector_of(fields: Mapping[str, Any]) -> tuple[str | None, frozenset[str]]:
+    return _sector(fields["sector_identifier_uri"], fields["redirect_uris"])
+
+
+def _needs_fetch(fields: dict[str, Any], stored: Client | None) -> bool:
+    """Whether `fields` name a sector identifier URI that must be fetched: at registration, and
+    when it or the redirect URIs differ from what `stored` has."""
+    if not fields["sector_identifier_uri"]:
+        return False
+    return stored is None or _sector_of(fields) != _sector(
+        stored.sector_identifier_uri, stored.redirect_uris
     )
 
 
-def _validated(new: NewClient) -> CheckedClient:
+def _validated(new: NewClient | ClientChanges, current: Client | None) -> CheckedClient:
+    if isinstance(new, ClientChanges):
+        if current is None:
+            raise TypeError("changes are checked against the e-service as stored (current)")
+        return CheckedClient(_validate(_changed(current, new)), changes=new)
     fields = _validate(new)
     if new.client_id is not None and not CLIENT_ID.fullmatch(new.client_id):
         raise InvalidInput(N_("client id must be 3-128 letters, digits or . _ ~ - characters"))
@@ -299,42 +392,44 @@ def _validated(new: NewClient) -> CheckedClient:
 
 
 async def check_client(
-    new: NewClient, settings: Settings | None = None, *, current: Client | None = None
+    new: NewClient | ClientChanges,
+    settings: Settings | None = None,
+    *,
+    current: Client | None = None,
 ) -> CheckedClient:
-    """Check `new` for `register_client` (or, with `current`, the e-service as it is stored,
-    for `update_client`). A sector identifier URI is fetched and checked, with the fetch
-    limits of `settings` (without them such metadata is refused) — at registration, and on
-    an update when it or the redirect URIs change. Touches no database: call it before the
+    """Check `new` for `register_client`, or `ClientChanges` to `current` (the e-service as
+    stored) for `update_client`. A sector identifier URI is fetched and checked, with the fetch
+    limits of `settings` (without them such metadata is refused) — at registration, and on a
+    change when it or the redirect URIs change. Touches no database: call it before the
     transaction that writes, so that a slow host never holds a connection or a lock."""
-    checked = _validated(new)
-    sector = checked.fields["sector_identifier_uri"]
-    if not sector or (current is not None and not _sector_changed(current, checked.fields)):
+    checked = _validated(new, current)
+    if not _needs_fetch(checked.fields, current):
         return checked
-    await check_sector_identifier(sector, checked.fields["redirect_uris"], settings)
+    sector, redirect_uris = checked.fields["sector_identifier_uri"], checked.fields["redirect_uris"]
+    await check_sector_identifier(sector, redirect_uris, settings)
     return replace(checked, sector_checked=True)
 
 
-def _checked(new: NewClient | CheckedClient, stored: Client | None) -> CheckedClient:
-    """`new` as `check_client` left it; plain metadata only when there is nothing to fetch."""
-    checked = new if isinstance(new, CheckedClient) else _validated(new)
-    sector = checked.fields["sector_identifier_uri"]
-    if (
-        sector
-        and not checked.sector_checked
-        and (stored is None or _sector_changed(stored, checked.fields))
-    ):
-        raise Conflict(
-            N_("sector identifier URI '%(uri)s' was not checked for this change; send it again"),
-            uri=sector,
-        )
-    return checked
+def _vouched(fields: dict[str, Any], stored: Client | None, checked: CheckedClient | None) -> None:
+    """Refuse `fields` if their sector identifier URI must be fetched and `check_client` did not
+    fetch it for this very URI and these redirect URIs (the stored e-service changed
+    meanwhile, or the metadata did not come from `check_client`)."""
+    if not _needs_fetch(fields, stored):
+        return
+    if checked and checked.sector_checked and _sector_of(checked.fields) == _sector_of(fields):
+        return
+    raise Conflict(
+        N_("sector identifier URI '%(uri)s' was not checked for this change; send it again"),
+        uri=fields["sector_identifier_uri"],
+    )
 
 
 def register_client(session: Session, new: NewClient | CheckedClient, *, actor: str) -> Registered:
     """Register an e-service. Metadata naming a sector identifier URI must come from
     `check_client` (which fetches it, before the transaction)."""
-    checked = _checked(new, None)
+    checked = new if isinstance(new, CheckedClient) else _validated(new, None)
     fields = checked.fields
+    _vouched(fields, None, checked)
     client_id = checked.client_id or random_identifier()
     if session.scalar(select(Client.id).where(Client.client_id == client_id)) is not None:
         raise Conflict(N_("client id '%(client_id)s' is already registered"), client_id=client_id)
@@ -387,26 +482,77 @@ def search_clients(
 
 
 def update_client(
-    session: Session, client_id: str, new: NewClient | CheckedClient, *, actor: str
-) -> Client:
-    """Replace an e-service's metadata (validated as at registration); its id and secret stay.
-    Changing to or from a secret-based method is refused: register a new e-service instead.
-    When the sector identifier URI or the redirect URIs change, the metadata must come from
-    `check_client(..., current=...)`, which fetched the URI again; if the stored e-service
-    changed in between so that it no longer matches, the update is refused (send it again)."""
+    session: Session, client_id: str, changes: ClientChanges | CheckedClient, *, actor: str
+) -> Updated:
+    """Change some of an e-service's metadata; the result is checked by the rules of
+    registration, and nothing is written if it breaks one. The changes are made to the
+    e-service as it is now (a change made meanwhile to another field stays). When the sector
+    identifier URI or the redirect URIs change, they must come from
+    `check_client(changes, ..., current=...)`, which fetched the URI; if the e-service changed in
+    between so that what was fetched no longer applies, the change is refused (send it again).
+
+    The secret follows the auth method: a change to a secret-based method issues none (the
+    e-service cannot authenticate until `rotate_secret` gives it one); a change away from one
+    removes the stored secret hash; a change to a public client (`none`) revokes the grants the
+    e-service holds, whose refresh tokens needed its credentials until then. One audit event,
+    `admin.client_updated`, names each changed field with its value before and after."""
     client = get_client(session, client_id)
-    fields = _checked(new, client).fields
-    had_secret = client.token_endpoint_auth_method in SECRET_METHODS
-    if had_secret != (fields["token_endpoint_auth_method"] in SECRET_METHODS):
-        raise InvalidInput(N_("the auth method cannot change between secret and secretless"))
+    checked = changes if isinstance(changes, CheckedClient) else None
+    wanted = checked.changes if checked is not None else changes
+    if not isinstance(wanted, ClientChanges):
+        raise TypeError("update_client takes ClientChanges, or what check_client made of them")
+    fields = _validate(_changed(client, wanted))
+    _vouched(fields, client, checked)
+    before = _metadata(client)
+    was_method = client.token_endpoint_auth_method
     for name, value in fields.items():
-        setattr(client, name, value)
+        if getattr(client, name) != value:
+            setattr(client, name, value)
+    after = _metadata(client)
+    diff = {
+        name: {"before": _audited(name, before[name]), "after": _audited(name, after[name])}
+        for name in UPDATABLE
+        if before[name] != after[name]
+    }
+    if not diff:
+        return Updated(client, diff)
+    secret_removed = client.token_endpoint_auth_method not in SECRET_METHODS and bool(
+        client.secret_hash
+    )
+    if secret_removed:
+        client.secret_hash = None
+        client.secret_rotated_at = None
+    revoked = 0
+    if client.is_public and was_method != "none":
+        revoked = revoke_tokens(session, client_id, reason="client_made_public")
     session.flush()
-    events.record(session, "admin.client_updated", actor=actor, client_id=client_id)
-    return client
+    outcome: dict[str, Any] = {"secret_removed": True} if secret_removed else {}
+    if revoked:
+        outcome["grants_revoked"] = revoked
+    events.record(
+        session, "admin.client_updated", actor=actor, client_id=client_id, changes=diff, **outcome
+    )
+    return Updated(client, diff, secret_removed, revoked)
 
 
-def revoke_tokens(session: Session, client_id: str) -> int:
+def _metadata(client: Client) -> dict[str, Any]:
+    """What an update may change, by the names of `NewClient`."""
+    shown = describe(client)
+    return {name: shown[name] for name in UPDATABLE}
+
+
+def _audited(name: str, value: Any) -> Any:
+    """A value as the audit shows it: a JWKS by the id and RFC 7638 thumbprint of each key."""
+    if name != "jwks" or value is None:
+        return value
+    keys = KeySet.import_key_set(value).keys  # public keys that passed `_public_jwks`
+    return [
+        {"kid": raw.get("kid"), "thumbprint": key.thumbprint()}
+        for raw, key in zip(value["keys"], keys, strict=True)
+    ]
+
+
+def revoke_tokens(session: Session, client_id: str, *, reason: str = "client_disabled") -> int:
     """Revoke every live grant of an e-service with its access and refresh tokens."""
     now = datetime.now(UTC)
     live = select(TokenGrant.id).where(
@@ -418,7 +564,7 @@ def revoke_tokens(session: Session, client_id: str) -> int:
     session.execute(
         update(TokenGrant)
         .where(TokenGrant.id.in_(grant_ids))
-        .values(revoked_at=now, revoked_reason="client_disabled")
+        .values(revoked_at=now, revoked_reason=reason)
         .execution_options(synchronize_session=False)
     )
     for table in (AccessToken, RefreshToken):
@@ -484,6 +630,7 @@ def describe(client: Client) -> dict[str, Any]:
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
         "jwks": client.jwks,
+        "has_secret": client.secret_hash is not None,
         "frontchannel_logout_uri": client.frontchannel_logout_uri,
         "logo_uri": client.logo_uri,
         "contacts": client.contacts or [],

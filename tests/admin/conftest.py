@@ -1,4 +1,5 @@
-"""An administrator and a citizen, and a browser that signs in through the real pages."""
+"""An administrator and a citizen, a browser that signs in through the real pages, and an
+admin API caller with its token."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.testclient import TestClient
 
 from idp.db.models import SsoSession
 from idp.runtime import Runtime
+from tests.admin.api_helpers import ApiClient, admin_client, token
 from tests.signin.helpers import Citizen, add_citizen, forms
 
 
@@ -99,3 +101,15 @@ def admin(runtime: Runtime) -> Citizen:
 @pytest.fixture
 def citizen(runtime: Runtime) -> Citizen:
     return add_citizen(runtime, "anahit")
+
+
+@pytest.fixture
+def api(runtime: Runtime) -> ApiClient:
+    """An e-service allowed the admin scope."""
+    return admin_client(runtime)
+
+
+@pytest.fixture
+def bearer(client: TestClient, api: ApiClient) -> dict[str, str]:
+    """The Authorization header of its admin-scope access token."""
+    return {"Authorization": f"Bearer {token(client, api)}"}

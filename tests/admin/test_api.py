@@ -17,21 +17,11 @@ from starlette.testclient import TestClient
 from idp.admin import openapi
 from idp.db.models import Client, Event
 from idp.runtime import Runtime
-from tests.admin.api_helpers import ApiClient, admin_client, token
+from tests.admin.api_helpers import ApiClient, token
 from tests.signin.helpers import add_citizen, add_client
 
 API = "/admin/api/v1"
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "admin-api.openapi.json"
-
-
-@pytest.fixture
-def api(runtime: Runtime) -> ApiClient:
-    return admin_client(runtime)
-
-
-@pytest.fixture
-def bearer(client: TestClient, api: ApiClient) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(client, api)}"}
 
 
 def test_the_committed_openapi_document_is_the_one_served(client: TestClient) -> None:

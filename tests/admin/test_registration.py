@@ -136,3 +136,43 @@ def test_initial_token_command(
     third = register(client, token, {**METADATA, "client_name": "Third"})
     assert [r.status_code for r in (first, second, third)] == [201, 201, 401]  # type: ignore[attr-defined]
     assert main(["clients", "initial-token", "--uses", "0"]) == 2
+
+
+def test_an_update_to_a_secret_based_method_answers_the_new_secret(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """RFC 7592 §2.2: the e-service gets its secret in the answer to its PUT; moving away from
+    a secret removes it; what an administrator set stays as they set it."""
+    public = {**METADATA, "token_endpoint_auth_method": "none"}
+    data = register(client, initial_token(runtime), public).json()  # type: ignore[attr-defined]
+    assert "client_secret" not in data
+    with runtime.db.transaction() as db:
+        from idp.services import clients as client_service
+
+        client_service.update_client(
+            db,
+            data["client_id"],
+            client_service.ClientChanges({"legal_basis": "Culture law, article 3."}),
+            actor="test",
+        )
+    uri = f"/register/{data['client_id']}"
+    auth = {"Authorization": f"Bearer {data['registration_access_token']}"}
+    updated = client.put(uri, json=METADATA, headers=auth)
+    assert updated.status_code == 200, updated.text
+    secret = updated.json()["client_secret"]
+    answer = client.post("/introspect", data={"token": "x"}, auth=(data["client_id"], secret))
+    assert answer.status_code == 200 and answer.json() == {"active": False}  # authenticated
+    again = client.put(uri, json=public, headers=auth)
+    assert again.status_code == 200 and "client_secret" not in again.json()
+    with runtime.db.read() as db:
+        row = db.scalar(select(Client).where(Client.client_id == data["client_id"]))
+        assert row is not None and row.secret_hash is None
+        assert row.legal_basis == "Culture law, article 3."
+        changes = [
+            e.data["changes"]
+            for e in db.scalars(select(Event).where(Event.type == "admin.client_updated"))
+        ]
+    assert [c.get("auth_method", {}).get("after") for c in changes[1:]] == [
+        "client_secret_basic",
+        "none",
+    ]

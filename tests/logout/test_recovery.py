@@ -1,16 +1,18 @@
 """When an account's credentials change or it is recovered, nothing obtained before survives.
 
 For each way it happens (a password reset by the emailed link, a second-factor reset by an
-administrator through the console, the admin API or the services the CLI uses, a role change
-with the CLI, a password change on the account pages, an administrator disabling the account,
-even if it is enabled again), an e-service that signed the citizen in beforehand finds its
+administrator through the console, the admin API or the CLI, a role change with the CLI, a
+password change on the account pages, an administrator disabling the account, even if it is
+enabled again), an e-service that signed the citizen in beforehand finds its
 refresh token refused, its access token inactive at introspection, its code not yet redeemed
 refused, and hears about it at its back-channel logout URI; a sign-in in progress in another
-browser starts again.
+browser starts again. Sessions ended by an administrator end the grants and tell the
+e-services too.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +30,6 @@ from idp.db.models import SsoSession
 from idp.logout import delivery
 from idp.logout.token import BACKCHANNEL_EVENT
 from idp.runtime import Runtime
-from idp.services import users as user_service
 from tests.admin.api_helpers import admin_client, token
 from tests.admin.conftest import Console, admin
 from tests.logout.conftest import Receiver, eservice, verify_logout_token
@@ -176,9 +177,8 @@ def reset_second_factor_by_api(world: World, admin: Citizen) -> None:
     assert response.status_code == 200, response.text
 
 
-def reset_second_factor_by_service(world: World, admin: Citizen) -> None:
-    with world.runtime.db.transaction() as db:
-        user_service.reset_second_factor(db, world.citizen.username, actor="cli")
+def reset_second_factor_by_cli(world: World, admin: Citizen) -> None:
+    assert main(["users", "reset-second-factor", world.citizen.username, "--json"]) == 0
 
 
 def grant_admin_role_by_cli(world: World, admin: Citizen) -> None:
@@ -190,7 +190,7 @@ RECOVERIES = {
     "password change on the account page": change_password_on_the_account_page,
     "second factor reset in the console": _console_actions("reset-second-factor"),
     "second factor reset by the admin API": reset_second_factor_by_api,
-    "second factor reset by the CLI's service": reset_second_factor_by_service,
+    "second factor reset by the CLI": reset_second_factor_by_cli,
     "administrator role granted by the CLI": grant_admin_role_by_cli,
     # Enabled again: nothing of before comes back to life with it.
     "account disabled and enabled again in the console": _console_actions("disable", "enable"),
@@ -219,6 +219,58 @@ def test_recovering_an_account_ends_every_grant_and_tells_the_eservices(
     recovery(world, admin)
 
     assert_everything_ended(world, before)
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_after_a_reset_by_the_cli_the_next_sign_in_sets_up_a_new_app(
+    capsys: pytest.CaptureFixture[str], runtime: Runtime
+) -> None:
+    citizen = add_citizen(runtime, "narek", email="narek@example.am")
+    assert main(["users", "reset-second-factor", "narek", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totp"] is False
+    browser = Browser(new_browser(runtime), runtime)
+    at = browser.start()
+    sent = browser.sign_in_password(at, citizen.username, citizen.password)
+    assert sent.headers["location"] == f"/login/{at}/enrol"
+    assert "<svg" in browser.follow(sent).text  # a new authenticator app to scan
+
+
+def test_sessions_ended_by_the_cli_end_the_grants_and_tell_the_eservices(
+    capsys: pytest.CaptureFixture[str],
+    client: TestClient,
+    runtime: Runtime,
+    receiver: Receiver,
+    cli_env: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IDP_CLIENT_FETCH_PRIVATE_ADDRESSES", "true")
+    citizen = add_citizen(runtime, "narek", email="narek@example.am")
+    service = eservice(
+        runtime, "tax", backchannel_logout_uri=receiver.uri, scope="openid profile offline_access"
+    )
+    sign_in(client, runtime, citizen)  # type: ignore[arg-type]
+    held = tokens_for(client, Flow.new(service, scope="openid profile offline_access"))
+    assert len(live_sessions(runtime, citizen)) == 1
+
+    assert main(["users", "end-sessions", "narek", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"username": "narek", "ended": 1}
+
+    assert live_sessions(runtime, citizen) == []
+    refreshed = client.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": held["refresh_token"]},
+        auth=service.basic(),
+    )
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    introspected = client.post(
+        "/introspect", data={"token": held["access_token"]}, auth=service.basic()
+    )
+    assert introspected.json() == {"active": False}
+    delivery.deliver_due_now(runtime)
+    [logout_token] = receiver.tokens
+    claims = verify_logout_token(client, logout_token)
+    assert claims["aud"] == service.client_id
+    assert claims["sub"] == verify_logout_token(client, held["id_token"])["sub"]
 
 
 __all__ = ["admin"]  # the administrator, a fixture
