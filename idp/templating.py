@@ -1,8 +1,10 @@
 """Pages and emails from the Jinja2 templates in `templates/`, in the citizen's language.
 
 Every page gets: `locale`, `_()` (translate, with `%(name)s` values), `csrf_field()`,
-`languages` (for the language switch), `lang_url(code)`, `static(path)` and `time_zone`, and
-the filters `datetime` and `date` (`idp/datetimes.py`).
+`languages` (for the language switch), `lang_url(code)`, `static(path)` and `time_zone`; the
+filters `datetime` and `date` (`idp/datetimes.py`); `error_for(errors, field)` and
+`error_list(errors)`, which turn a page's `errors` ([(field id, message)]) into what GOV.UK's
+form macros and error summary take. The layout and its blocks: `templates/base.html`.
 
 Pages are built from GOV.UK Frontend's components through the Jinja port of its macros
 (`govuk-frontend-jinja`), imported as in its documentation:
