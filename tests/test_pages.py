@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from jinja2 import UndefinedError
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
@@ -133,3 +134,24 @@ def test_time_zone_must_be_a_known_zone(tmp_path: Path) -> None:
     for bad in ("Mars/Olympus_Mons", "../etc/passwd", ""):
         with pytest.raises(ValidationError, match="time zone"):
             make_settings(tmp_path, "sqlite://", time_zone=bad)
+
+
+def test_an_action_that_cannot_be_undone_is_confirmed_with_a_warning_button() -> None:
+    """`confirm_action` (templates/components.html), for the account and admin pages."""
+    page = environment().from_string(
+        '{% from "components.html" import confirm_action with context %}'
+        '{{ confirm_action("/account/sessions/end-all", "Sign out everywhere", '
+        'warning="Every device will be signed out.", cancel_url="/account/sessions", '
+        'carried=[("sid", "s1")]) }}'
+    )
+    html = page.render(
+        _=lambda message, **values: message % values if values else message,
+        csrf_field=lambda: Markup('<input type="hidden" name="csrf_token" value="t">'),
+    )
+    form = re.search(
+        r'<form method="post" action="/account/sessions/end-all".*?</form>', html, re.S
+    )
+    assert form is not None
+    assert 'name="csrf_token"' in form.group(0) and 'name="sid" value="s1"' in form.group(0)
+    assert re.search(r'<button[^>]*class="govuk-button govuk-button--warning"', form.group(0))
+    assert "Every device will be signed out." in html and 'href="/account/sessions"' in html
