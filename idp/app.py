@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -30,6 +30,7 @@ from idp.auth import reset
 from idp.auth import views as signin
 from idp.config import Settings, load_settings
 from idp.db import DatabaseUnavailable
+from idp.i18n import N_
 from idp.logging import configure_logging, get_logger
 from idp.logout import delivery as logout_delivery
 from idp.logout import views as logout
@@ -46,14 +47,31 @@ from idp.runtime import Runtime
 from idp.stats import views as indicators
 from idp.stats.metrics import LatencyMiddleware
 from idp.stats.metrics import endpoint as metrics_endpoint
-from idp.unavailable import database_unavailable
+from idp.unavailable import database_unavailable, wants_page
 
 log = get_logger("idp.app")
 API = admin_api.PREFIX
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
+    """A page in the citizen's language for a browser that asked for an unknown address; JSON
+    (`not_found`, `request_error`) for everyone else, as for the database's 503."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and wants_page(request):
+        page = templating.render(
+            request,
+            "error.html",
+            {
+                "title": N_("Page not found"),
+                "message": N_(
+                    "If you typed the address, check that it is correct. If you followed a "
+                    "link, it may be out of date: go back to the e-service you came from."
+                ),
+            },
+            status_code=404,
+        )
+        page.headers.update(exc.headers or {})
+        return page
     return JSONResponse(
         {
             "error": "not_found" if exc.status_code == 404 else "request_error",
@@ -61,6 +79,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
         },
         status_code=exc.status_code,
         headers=exc.headers,
+    )
+
+
+async def favicon(request: Request) -> Response:
+    """Our mark, where browsers look for it (scripts/update_frontend.py draws it)."""
+    return FileResponse(
+        templating.STATIC_DIR / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
     )
 
 
@@ -79,6 +106,7 @@ def routes() -> list[BaseRoute]:
         Route("/health/ready", health.ready, methods=["GET"]),
         Route("/.well-known/openid-configuration", oauth.openid_configuration, methods=["GET"]),
         Route("/jwks", oauth.jwks, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         # OpenID Connect protocol (idp/oauth/views.py)
         Route("/authorize", oauth.authorization, methods=["GET", "POST"]),
         Route("/authorize/resume/{interaction_id}", oauth.authorization_resume, methods=["GET"]),

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -285,6 +286,10 @@ class Settings(BaseSettings):
     in the same process is seen at once; other processes see it (an e-service disabled, a secret
     rotated) within this many seconds. 0 reads the row on every request."""
 
+    time_zone: str = "Asia/Yerevan"
+    """Time zone (IANA name, e.g. `Asia/Yerevan`, `UTC`) in which pages show dates and times.
+    The database and the logs keep UTC."""
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_a_base_url(cls, value: str) -> str:
@@ -306,6 +311,15 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{value!r} is not an IP address or network") from None
         return values
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone (an IANA name)") from None
+        return value
 
     @field_validator("secret_key")
     @classmethod
@@ -345,6 +359,11 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     # Derived values -------------------------------------------------------------------------
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """`time_zone` as a time zone."""
+        return ZoneInfo(self.time_zone)
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -182,6 +182,7 @@ def _prepare(
             "link": link,
         },
         locale=locale,
+        zone=rt.settings.zone,
     )
     return Mail(to=user.email, subject=_("Reset your password"), text=text)
 

@@ -131,11 +131,9 @@ class Visit:
         if accessible:
             violations = self.violations()
             assert not violations, f"{name}: WCAG 2.1 AA violations: {violations}"
-        if self.phone:
-            overflow = self.page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, f"{name}: the page scrolls sideways on a phone ({overflow}px)"
+        overflow = self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        where = "a phone" if self.phone else "a desktop"
+        assert overflow <= 0, f"{name}: the page scrolls sideways on {where} ({overflow}px)"
 
     def violations(self) -> list[dict[str, Any]]:
         """Serious or critical WCAG 2.1 A/AA violations of the page as it is now."""

@@ -40,11 +40,17 @@ def test_metadata_and_keys_readable_by_e_service_pages(
 
 
 def test_unknown_address_answers_not_found(stack: Stack, open_tab: Callable[..., Visit]) -> None:
+    """A browser gets a page in its language; a script (fetch) gets the JSON error."""
     tab = open_tab()
     response = tab.page.goto(f"{stack.provider.url}/no-such-page")
     assert response is not None and response.status == 404
-    assert json.loads(tab.page.inner_text("body"))["error"] == "not_found"
-    tab.step("not found", accessible=False)  # a JSON document, not a page
+    assert tab.page.get_by_role("heading", level=1).inner_text() == "Page not found"
+    tab.step("not found")
+    fetched = tab.page.evaluate(
+        "async (url) => { const r = await fetch(url); return [r.status, await r.text()]; }",
+        f"{stack.provider.url}/no-such-page",
+    )
+    assert fetched[0] == 404 and json.loads(fetched[1])["error"] == "not_found"
 
 
 def test_provider_cannot_be_framed(stack: Stack, open_tab: Callable[..., Visit]) -> None:

@@ -14,6 +14,7 @@ from idp.config import Settings
 from idp.db.models import User
 from idp.runtime import Runtime
 from tests.logout.conftest import eservice, sign_in_to
+from tests.signin.helpers import heading
 
 
 def frame_sources(html: str) -> list[str]:
@@ -102,7 +103,7 @@ def test_no_frames_when_the_browser_is_signed_in_again(
     ).headers["location"]
     sign_in_to(client, runtime, citizen)
     page = client.get(location)
-    assert "<h1>You are still signed in</h1>" in page.text and "<iframe" not in page.text
+    assert heading(page.text) == "You are still signed in" and "<iframe" not in page.text
 
 
 def test_clients_create_takes_a_frontchannel_logout_uri(

@@ -17,7 +17,7 @@ from idp.db.models import Event, SsoSession, User
 from idp.runtime import Runtime
 from tests.logout.conftest import eservice, sign_in_to
 from tests.protocol.conftest import Flow, authorize, sign_in, tokens_for
-from tests.signin.helpers import forms
+from tests.signin.helpers import forms, heading
 
 
 def logout(http: TestClient, **params: str) -> Any:
@@ -135,7 +135,7 @@ def test_unregistered_redirect_is_not_followed(
     )
     page = signed_out_page(client, response)
     assert page.status_code == 200
-    assert "<h1>You have signed out</h1>" in page.text
+    assert heading(page.text) == "You have signed out"
     assert "tax.example.am" not in page.text
     assert not session_alive(runtime, signed.sid)  # the hint was good: the logout happened
 
@@ -167,7 +167,7 @@ def test_a_forged_hint_or_another_audience_needs_the_citizen_to_confirm(
             client, **params, post_logout_redirect_uri="https://tax.example.am/signed-out"
         )
         assert page.status_code == 200
-        assert "<h1>Sign out</h1>" in page.text
+        assert heading(page.text) == "Sign out"
         assert session_alive(runtime, signed.sid)
         form = forms(page.text)[0]
         assert form.action == "/logout/confirm"
@@ -181,7 +181,7 @@ def test_a_hint_from_another_session_needs_the_citizen_to_confirm(
     earlier = sign_in_to(client, runtime, citizen, tax)
     current = sign_in(client, runtime, citizen)  # a newer session in the same browser
     page = logout(client, id_token_hint=earlier.tokens[tax.client_id]["id_token"])
-    assert page.status_code == 200 and "<h1>Sign out</h1>" in page.text
+    assert page.status_code == 200 and heading(page.text) == "Sign out"
     assert session_alive(runtime, current)
 
 
@@ -225,14 +225,14 @@ def test_the_citizen_may_stay_signed_in(
     )
     assert stay.status_code == 303
     still = client.get(stay.headers["location"])
-    assert "<h1>You are still signed in</h1>" in still.text
+    assert heading(still.text) == "You are still signed in"
     assert session_alive(runtime, signed.sid)
     # ... and can still sign out from that page.
     button = forms(still.text)[0]
     ended = client.post(
         button.action, data={**button.fields, "decision": "logout"}, follow_redirects=False
     )
-    assert "<h1>You have signed out</h1>" in signed_out_page(client, ended).text
+    assert heading(signed_out_page(client, ended).text) == "You have signed out"
     assert not session_alive(runtime, signed.sid)
 
 
@@ -241,7 +241,7 @@ def test_without_a_session_there_is_nothing_to_confirm(
 ) -> None:
     eservice(runtime, "tax")
     page = signed_out_page(client, logout(client))
-    assert page.status_code == 200 and "<h1>You have signed out</h1>" in page.text
+    assert page.status_code == 200 and heading(page.text) == "You have signed out"
 
 
 def test_without_a_session_a_client_id_alone_redirects_nowhere(
@@ -312,7 +312,7 @@ def test_bad_requests_get_a_friendly_page(client: TestClient, runtime: Runtime) 
     huge = logout(client, id_token_hint="x" * 9000, state="s" * 5000)
     assert huge.status_code == 303
     tampered = client.get("/logout/done?o=not-a-sealed-value")
-    assert tampered.status_code == 200 and "<h1>You have signed out</h1>" in tampered.text
+    assert tampered.status_code == 200 and heading(tampered.text) == "You have signed out"
 
 
 def test_online_tokens_of_the_session_are_revoked_offline_ones_kept(

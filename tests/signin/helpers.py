@@ -218,7 +218,17 @@ def outbox(runtime: Runtime) -> list[dict[str, Any]]:
     return OutboxMailer(outbox_folder(runtime.settings), "").messages()
 
 
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
 def error_text(html: str) -> str:
     """The text of the error summary of a page ('' when none)."""
-    match = re.search(r'<div class="error-summary".*?</div>', html, re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(0))).strip() if match else ""
+    match = re.search(r'<div class="govuk-error-summary".*?</ul>', html, re.S)
+    return _text(match.group(0)) if match else ""
+
+
+def heading(html: str) -> str:
+    """The text of the page's main heading ('' when none)."""
+    match = re.search(r"<h1\b[^>]*>(.*?)</h1>", html, re.S)
+    return _text(match.group(1)) if match else ""
