@@ -1,6 +1,7 @@
 """Pages and emails from the Jinja2 templates in `templates/`, in the citizen's language.
 
-Every page gets: `locale`, `_()` (translate, with `%(name)s` values), `csrf_field()`,
+Every page gets: `locale`, `_()` (translate, with `%(name)s` values), `_n()` (translate a
+message with a number: singular, plural, the number, values), `csrf_field()`,
 `languages` (for the language switch), `lang_url(code)` and `static(path)`.
 """
 
@@ -46,6 +47,7 @@ def page_context(request: Request, locale: str) -> dict[str, Any]:
         "request": request,
         "locale": locale,
         "_": i18n.gettext_for(locale),
+        "_n": i18n.ngettext_for(locale),
         "csrf_field": lambda: csrf.csrf_field(request),
         "languages": [(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LOCALES],
         "lang_url": lambda code: lang_url(request, code),
@@ -122,5 +124,10 @@ def render(
 
 def render_text(template_name: str, context: dict[str, Any], *, locale: str) -> str:
     """An email body or other text in `locale` (autoescaping off for `.txt`)."""
-    values = {"locale": locale, "_": i18n.gettext_for(locale), **context}
+    values = {
+        "locale": locale,
+        "_": i18n.gettext_for(locale),
+        "_n": i18n.ngettext_for(locale),
+        **context,
+    }
     return environment().get_template(template_name).render(values)

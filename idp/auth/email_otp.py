@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
+from idp import i18n
 from idp.db import Database
 from idp.db.models import EmailCode, User
 from idp.mail import Mail, Mailer, MailError, mask_email
@@ -50,34 +51,29 @@ class SentCode:
     resend_after: datetime
 
 
-MESSAGES = {
-    "en": (
-        "Your one-time code",
-        "Your one-time code is {code}\n\n"
-        "It is valid for {minutes} minutes and can be used once.\n"
-        "If you did not try to sign in, ignore this email and do not give the code to anyone.\n",
-    ),
-    "hy": (
-        "Ձեր մեկանգամյա կոդը",
-        "Ձեր մեկանգամյա կոդն է՝ {code}\n\n"  # noqa: RUF001
-        "Այն գործում է {minutes} րոպե և կարող է օգտագործվել միայն մեկ անգամ։\n"  # noqa: RUF001
-        "Եթե դուք չեք փորձել մուտք գործել, անտեսեք այս նամակը և ոչ մեկին մի հաղորդեք կոդը։\n",  # noqa: RUF001
-    ),
-    "ru": (
-        "Ваш одноразовый код",
-        "Ваш одноразовый код: {code}\n\n"
-        "Он действует {minutes} минут и может быть использован один раз.\n"
-        "Если вы не пытались войти, не обращайте внимания на это письмо "
-        "и никому не сообщайте код.\n",
-    ),
-}
-
-
 def message(to: str, code: str, locale: str) -> Mail:
     """The email carrying a code, in the citizen's language (English if not available)."""
-    subject, body = MESSAGES.get(locale.split("-")[0].lower(), MESSAGES["en"])
+    locale = i18n.from_list(locale) or "en"
+    _, _n = i18n.gettext_for(locale), i18n.ngettext_for(locale)
     minutes = int(LIFETIME.total_seconds() // 60)
-    return Mail(to=to, subject=subject, text=body.format(code=code, minutes=minutes))
+    text = "\n".join(
+        [
+            _("Your one-time code is %(code)s", code=code),
+            "",
+            _n(
+                "It is valid for %(minutes)s minute and can be used once.",
+                "It is valid for %(minutes)s minutes and can be used once.",
+                minutes,
+                minutes=minutes,
+            ),
+            _(
+                "If you did not try to sign in, ignore this email and do not give the code "
+                "to anyone."
+            ),
+            "",
+        ]
+    )
+    return Mail(to=to, subject=_("Your one-time code"), text=text)
 
 
 def _hash(salt: str, code: str) -> str:

@@ -34,39 +34,47 @@ from idp.auth.pages import (
 )
 from idp.csrf import verify_csrf
 from idp.db.models import Interaction, User
-from idp.i18n import N_
+from idp.i18n import N_, Message, N_n
 from idp.mail import MailError
 from idp.services.users import normalize_username
 
-CREDENTIALS_ERRORS = {
+CREDENTIALS_ERRORS: dict[str, Message] = {
     "credentials": N_(
         "The username or password is not correct. Check them and try again. After several "
         "failed attempts, signing in is paused for a while."
     ),
     "missing": N_("Enter your username and your password."),
-    "ip_limited": N_(
-        "Too many attempts from your network. Wait %(seconds)s seconds and try again."
+    "ip_limited": N_n(
+        "Too many attempts from your network. Wait %(seconds)s second and try again.",
+        "Too many attempts from your network. Wait %(seconds)s seconds and try again.",
+        "seconds",
     ),
 }
-CODE_ERRORS = {
+CODE_ERRORS: dict[str, Message] = {
     "code": N_("The code is not correct or has already been used. Enter the code shown now."),
     "missing": N_("Enter the code."),
-    "throttled": N_("Too many wrong codes. Wait %(seconds)s seconds and try again."),
+    "throttled": N_n(
+        "Too many wrong codes. Wait %(seconds)s second and try again.",
+        "Too many wrong codes. Wait %(seconds)s seconds and try again.",
+        "seconds",
+    ),
     "locked": N_("Too many wrong codes. Signing in to this account is paused; try again later."),
 }
-RECOVERY_ERRORS = {
+RECOVERY_ERRORS: dict[str, Message] = {
     **CODE_ERRORS,
     "code": N_("This recovery code is not correct or has already been used."),
 }
-EMAIL_ERRORS = {
+EMAIL_ERRORS: dict[str, Message] = {
     **CODE_ERRORS,
     "code": N_(
         "The code is not correct or has expired. Check the latest email or ask for a new code."
     ),
     "not_sent": N_("Ask for a code first."),
     "mail_failed": N_("We could not send the email just now. Try again later or use another way."),
-    "cooldown": N_(
-        "A code was sent moments ago. You can ask for a new one in %(seconds)s seconds."
+    "cooldown": N_n(
+        "A code was sent moments ago. You can ask for a new one in %(seconds)s second.",
+        "A code was sent moments ago. You can ask for a new one in %(seconds)s seconds.",
+        "seconds",
     ),
 }
 ACCESS_ERRORS = {
