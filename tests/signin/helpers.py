@@ -222,3 +222,9 @@ def error_text(html: str) -> str:
     """The text of the error summary of a page ('' when none)."""
     match = re.search(r'<div class="error-summary".*?</div>', html, re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(0))).strip() if match else ""
+
+
+def wrong_code(citizen: Citizen) -> str:
+    """A well-formed code that is none of the citizen's codes of this moment."""
+    valid = {citizen.code(step) for step in (-1, 0, 1)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
