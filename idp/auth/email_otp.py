@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,14 +19,17 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from idp import i18n
+from idp.auth import codes
 from idp.db import Database
 from idp.db.models import EmailCode, User
+from idp.i18n import N_
 from idp.mail import Mail, Mailer, MailError, mask_email
 
 DIGITS = 6
 LIFETIME = timedelta(minutes=10)
 COOLDOWN = timedelta(seconds=60)
 MAX_ATTEMPTS = 5
+MALFORMED = N_("A code is 6 digits, for example 123456. Enter the 6 digits from the latest email.")
 
 
 class Cooldown(Exception):
@@ -74,6 +76,11 @@ def message(to: str, code: str, locale: str) -> Mail:
         ]
     )
     return Mail(to=to, subject=_("Your one-time code"), text=text)
+
+
+def well_formed(code: str) -> bool:
+    """Whether `code` can be a code at all (else the page says `MALFORMED`)."""
+    return codes.is_digits(code, DIGITS)
 
 
 def _hash(salt: str, code: str) -> str:
@@ -189,7 +196,7 @@ def verify(
         .order_by(EmailCode.created_at.desc(), EmailCode.id.desc())
         .limit(1)
     ).one_or_none()
-    candidate = re.sub(r"[\s-]", "", code)
+    candidate = codes.compact(code)
     if row is None:
         hmac.compare_digest(_hash("0" * 32, candidate), "0" * 64)
         return False

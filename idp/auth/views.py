@@ -73,17 +73,20 @@ CREDENTIALS_ERRORS: dict[str, Message] = {
 CODE_ERRORS: dict[str, Message] = {
     "code": N_("The code is not correct or has already been used. Enter the code shown now."),
     "missing": N_("Enter the code."),
+    "format": totp.MALFORMED,
     **ACCOUNT_THROTTLE_ERRORS,
 }
 RECOVERY_ERRORS: dict[str, Message] = {
     **CODE_ERRORS,
     "code": N_("This recovery code is not correct or has already been used."),
+    "format": recovery.MALFORMED,
 }
 EMAIL_ERRORS: dict[str, Message] = {
     **CODE_ERRORS,
     "code": N_(
         "The code is not correct or has expired. Check the latest email or ask for a new code."
     ),
+    "format": email_otp.MALFORMED,
     "not_sent": N_("Ask for a code first."),
     "mail_failed": N_("We could not send the email just now. Try again later or use another way."),
     "cooldown": N_n(
@@ -431,6 +434,11 @@ async def _code_submit(request: Request, kind: str) -> Response:
 
 
 EVENT_TYPES = {"totp": "auth.otp", "recovery": "auth.recovery", "email": "auth.email_otp"}
+WELL_FORMED = {
+    "totp": totp.well_formed,
+    "recovery": recovery.well_formed,
+    "email": email_otp.well_formed,
+}
 
 
 def _refused(here: str, verdict: throttle_module.Verdict) -> Response:
@@ -454,6 +462,8 @@ def _check_code(
         return with_error(here, "missing")
     if kind == "email" and not interaction.signin.get("email_sent_to"):
         return with_error(here, "not_sent")
+    if not WELL_FORMED[kind](code):  # a typing mistake, not a guess: neither counted nor recorded
+        return with_error(here, "format")
     ip = sessions.client_ip(request)
     event_type = EVENT_TYPES[kind]
     verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
@@ -613,6 +623,8 @@ def _enrol_submit(
         return flow.go(here)
     if not code.strip():
         return with_error(here, "missing")
+    if not totp.well_formed(code):  # a typing mistake, not a guess: neither counted nor recorded
+        return with_error(here, "format")
     ip = sessions.client_ip(request)
     verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
     if not verdict.allowed:
