@@ -303,25 +303,25 @@ def run(
             **uvicorn_options(runtime.settings),
         )
     )
-    started = start_eservices(runtime, creds)  # none without `clients/` (an installed wheel)
-    eservices = list(zip((ELICENSING_ID, EJUSTICE_ID), started, strict=False))
     failures: list[str] = []
     text = banner(runtime, creds, listening=ports.provider)
-    watcher = threading.Thread(
-        target=_announce_when_up,
-        args=(server, eservices, ports, lambda: announce(text), failures),
-        daemon=True,
-    )
-    watcher.start()
+    started: list[subprocess.Popen[bytes]] = []
     try:
+        started += start_eservices(runtime, creds)  # none without `clients/` (a wheel)
+        eservices = list(zip((ELICENSING_ID, EJUSTICE_ID), started, strict=False))
+        threading.Thread(
+            target=_announce_when_up,
+            args=(server, eservices, ports, lambda: announce(text), failures),
+            daemon=True,
+        ).start()
         server.run()
-    except KeyboardInterrupt:  # Ctrl-C once the server had stopped: nothing more to do
+    except KeyboardInterrupt:  # Ctrl-C before the server took over, or as it stopped
         pass
     except SystemExit:  # the server could not start (it said why)
         if not server.started:
             failures.append(f"the provider could not start on port {ports.provider}")
     finally:
-        stop([process for _, process in eservices])
+        stop(started)
     if failures:
         raise DemoFailed(failures[0])
 
