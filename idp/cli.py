@@ -889,29 +889,58 @@ def janitor(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="TCP port of the provider.", min=1, max=65535)] = 8000,
+    port: Annotated[
+        int,
+        typer.Option(
+            help="TCP port of the provider; the e-services take the next two.", min=1, max=65535
+        ),
+    ] = 8000,
+    elicensing_port: Annotated[
+        int | None,
+        typer.Option(help="TCP port of e-licensing (default: --port + 1).", min=1, max=65535),
+    ] = None,
+    ejustice_port: Annotated[
+        int | None,
+        typer.Option(help="TCP port of e-justice (default: --port + 2).", min=1, max=65535),
+    ] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only.")] = False,
 ) -> None:
     """Set up the embedded database with a demo citizen and two e-services, then start the
     provider and both e-services (Ctrl-C stops all three)."""
-    import os
-
     from idp import demo as demo_data
 
+    try:
+        ports = demo_data.Ports.around(port, elicensing_port, ejustice_port)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if not no_serve:
+        busy = demo_data.busy_port(ports)
+        if busy is not None:
+            name, taken = busy
+            fail(
+                f"port {taken} ({name}) is in use by another program: stop it, or choose other "
+                "ports with --port P (the provider at P, the e-services at P+1 and P+2) or "
+                "--elicensing-port and --ejustice-port"
+            )
+    if "issuer" not in settings().model_fields_set:  # the provider's address follows --port
+        os.environ["IDP_ISSUER"] = ports.url("provider")
     rt = runtime()
     upgrade(rt.db.engine)
     rt.keyring.ensure_initial()
-    creds = demo_data.seed(rt)
-    typer.echo(demo_data.banner(rt, creds))
+    creds = demo_data.seed(
+        rt,
+        elicensing_url=ports.url(demo_data.ELICENSING_ID),
+        ejustice_url=ports.url(demo_data.EJUSTICE_ID),
+    )
     if no_serve:
+        typer.echo(demo_data.banner(rt, creds))
         return
     # The e-services run on this machine: let the provider reach their JWKS and logout URLs.
     os.environ["IDP_CLIENT_FETCH_PRIVATE_ADDRESSES"] = "true"
-    eservices = demo_data.start_eservices(rt, creds)
     try:
-        serve(host="127.0.0.1", port=port, workers=1)
-    finally:
-        demo_data.stop(eservices)
+        demo_data.run(rt, creds, ports, announce=typer.echo)
+    except demo_data.DemoFailed as exc:
+        fail(str(exc))
 
 
 @app.command("demo-code")
@@ -919,7 +948,10 @@ def demo_code() -> None:
     """Print the demo citizen's current one-time code."""
     from idp import demo as demo_data
 
-    typer.echo(demo_data.seed(runtime()).current_code())
+    code = demo_data.current_code(runtime())
+    if code is None:
+        fail("no demo citizen here yet: run `idp demo` first")
+    typer.echo(code)
 
 
 # config ---------------------------------------------------------------------------------------

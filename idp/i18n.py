@@ -5,12 +5,19 @@ they are read when this module is first imported, so a fresh clone needs no comp
 
 Which language a page speaks: an explicit choice (`?lang=`, then the `idp_lang` cookie it sets),
 then the e-service's `ui_locales`, then the browser's `Accept-Language`, then Armenian.
+
+A message with a number has a form for each of the language's plural categories (its `.po`
+file's `Plural-Forms` header: Armenian and English two, Russian three): `_n(singular, plural,
+n, **values)` picks the form for `n`, and a message marked with `N_n` where it is defined
+carries its two English forms and the name of the value that holds the number, so that `_()`
+picks the form by itself where it is shown.
 """
 
 from __future__ import annotations
 
 import gettext
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -42,20 +49,74 @@ def translations(locale: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buffer)
 
 
+@dataclass(frozen=True)
+class Plural:
+    """A message whose wording depends on a number (see `N_n`)."""
+
+    singular: str
+    plural: str
+    count: str
+    """The name of the value that holds the number."""
+
+
+Message = str | Plural
+
+
 def N_(message: str) -> str:
     """Mark a message for translation where it is defined; it is translated where shown."""
     return message
 
 
+def N_n(singular: str, plural: str, count: str) -> Plural:
+    """Mark a message with a number for translation where it is defined: its English singular
+    and plural, and the name of the value that will hold the number where it is shown, e.g.
+    `N_n("Wait %(seconds)s second.", "Wait %(seconds)s seconds.", "seconds")`."""
+    return Plural(singular, plural, count)
+
+
+def _number(value: Any) -> int:
+    """The whole number that chooses a plural form (gettext's rules know only those): the
+    value itself, or 2 for a fraction, whose form in English is the plural and in Russian the
+    one of 2 ("1.5 seconds", "1,5 секунды")."""
+    number = abs(float(value))
+    return int(number) if number.is_integer() else 2
+
+
+def _translate(catalog: gettext.NullTranslations, message: Message, values: dict[str, Any]) -> str:
+    if isinstance(message, Plural):
+        n = _number(values[message.count])
+        text = catalog.ngettext(message.singular, message.plural, n)
+    else:
+        text = catalog.gettext(message)
+    return text % values if values else text
+
+
 def gettext_for(locale: str) -> Callable[..., str]:
-    """`_(message, **values)`: the translation, with `%(name)s` placeholders filled in."""
+    """`_(message, **values)`: the translation, with `%(name)s` placeholders filled in; a
+    `Plural` message in the form its count value asks for."""
     catalog = translations(locale)
 
-    def _(message: str, **values: Any) -> str:
-        text = catalog.gettext(message)
-        return text % values if values else text
+    def _(message: Message, /, **values: Any) -> str:
+        return _translate(catalog, message, values)
 
     return _
+
+
+def ngettext_for(locale: str) -> Callable[..., str]:
+    """`_n(singular, plural, n, **values)`: the translation of a message with a number, in the
+    form the language uses for `n`, with `%(name)s` placeholders filled in from `values`."""
+    catalog = translations(locale)
+
+    def _n(singular: str, plural: str, n: float, /, **values: Any) -> str:
+        text = catalog.ngettext(singular, plural, _number(n))
+        return text % values if values else text
+
+    return _n
+
+
+def english(message: Message, /, **values: Any) -> str:
+    """A message in English as written in the code (no catalog), e.g. for the command line."""
+    return _translate(gettext.NullTranslations(), message, values)
 
 
 def _match(tag: str) -> str | None:

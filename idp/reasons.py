@@ -1,6 +1,7 @@
 """Reasons for a refusal that each audience reads in its own language.
 
-A reason is a catalog message id (marked with `N_` where it is raised) and named values:
+A reason is a catalog message id (marked with `N_` where it is raised, or `N_n` for a message
+with a number) and named values:
 `str(reason)` is the English text, what the command line and the JSON APIs say;
 `reason.translated(_)` is the text in a page's language, with `_ = idp.i18n.gettext_for(locale)`.
 A value that is a `Term` (a message id such as "redirect URI") or itself a `Reason` is
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from idp.i18n import Message, english
 
 Translate = Callable[..., str]
 
@@ -28,10 +31,11 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def _fill(message: str, values: Mapping[str, Any], translate: Translate | None) -> str:
+def _fill(message: Message, values: Mapping[str, Any], translate: Translate | None) -> str:
     if translate is None:
-        english = {k: str(v) if isinstance(v, Reason) else v for k, v in values.items()}
-        return message % english if english else message
+        return english(
+            message, **{k: str(v) if isinstance(v, Reason) else v for k, v in values.items()}
+        )
     local: dict[str, Any] = {}
     for name, value in values.items():
         if isinstance(value, Reason):
@@ -46,7 +50,7 @@ def _fill(message: str, values: Mapping[str, Any], translate: Translate | None) 
 class Reason(Exception):
     """An exception whose text is a translatable message with named `%(name)s` values."""
 
-    def __init__(self, message: str, /, **values: Any) -> None:
+    def __init__(self, message: Message, /, **values: Any) -> None:
         self.message = message
         self.values = {name: _shown(value) for name, value in values.items()}
         super().__init__(_fill(message, self.values, None))

@@ -1,6 +1,7 @@
 """Pages and emails from the Jinja2 templates in `templates/`, in the citizen's language.
 
-Every page gets: `locale`, `_()` (translate, with `%(name)s` values), `csrf_field()`,
+Every page gets: `locale`, `_()` (translate, with `%(name)s` values), `_n()` (translate a
+message with a number: singular, plural, the number, values), `csrf_field()`,
 `languages` (for the language switch), `lang_url(code)`, `static(path)` and `time_zone`; the
 filters `datetime` and `date` (`idp/datetimes.py`); `error_for(errors, field)` and
 `error_list(errors)`, which turn a page's `errors` ([(field id, message)]) into what GOV.UK's
@@ -137,6 +138,7 @@ def page_context(request: Request, locale: str) -> dict[str, Any]:
         "request": request,
         "locale": locale,
         "_": i18n.gettext_for(locale),
+        "_n": i18n.ngettext_for(locale),
         "csrf_field": lambda: csrf.csrf_field(request),
         "languages": [(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LOCALES],
         "lang_url": lambda code: lang_url(request, code),
@@ -217,6 +219,7 @@ def render_text(template_name: str, context: dict[str, Any], *, locale: str, zon
     values = {
         "locale": locale,
         "_": i18n.gettext_for(locale),
+        "_n": i18n.ngettext_for(locale),
         "time_zone": zone,
         **context,
     }

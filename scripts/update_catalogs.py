@@ -1,13 +1,19 @@
 """Extract the messages of the pages and emails and merge them into the hy, en, ru catalogs.
 
 Run after changing a message; then translate the new (empty) entries in
-`idp/translations/<locale>/LC_MESSAGES/messages.po`. The provider reads the `.po` files
-directly: there is no compile step.
+`idp/translations/<locale>/LC_MESSAGES/messages.po` (a message with a number has one `msgstr[i]`
+per plural form of the language, as its `Plural-Forms` header says). The provider reads the
+`.po` files directly: there is no compile step.
+
+Messages already in a catalog keep their place and their header dates; new ones are added at
+the end, and messages no longer in the code are removed, so that the diff shows only what
+changed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -17,7 +23,8 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "idp" / "translations"
 LOCALES = ("hy", "en", "ru")
-KEYWORDS = {"_": None, "N_": None}
+# `_(message)`, `N_(message)`; `_n(singular, plural, n)`, `N_n(singular, plural, count)`.
+KEYWORDS = {"_": None, "N_": None, "_n": (1, 2), "N_n": (1, 2)}
 HEADER = (
     "# Messages of the sign-in pages and emails ({locale}).\n"
     "# Updated by scripts/update_catalogs.py."
@@ -35,6 +42,23 @@ def template() -> Catalog:
     return catalog
 
 
+def keep_order(catalog: Catalog, known: list[Any]) -> None:
+    """Put the messages that were in the catalog before back in their earlier order, followed
+    by the new ones in the order of the code."""
+    rank = {_key(message_id): index for index, message_id in enumerate(known)}
+    messages = [message for message in catalog if message.id]
+    messages.sort(key=lambda message: rank.get(_key(message.id), len(rank)))
+    for message in messages:
+        del catalog[message.id]
+    for message in messages:
+        catalog[message.id] = message
+
+
+def _key(message_id: Any) -> str:
+    """A message's identity in a catalog: its singular, whether or not it has a plural."""
+    return str(message_id[0] if isinstance(message_id, tuple | list) else message_id)
+
+
 def main() -> None:
     pot = template()
     for locale in LOCALES:
@@ -45,8 +69,10 @@ def main() -> None:
                 catalog = read_po(handle, locale=locale)
         else:
             catalog = Catalog(locale=locale, project="idp", charset="utf-8")
-        catalog.update(pot, no_fuzzy_matching=True)
+        known = [message.id for message in catalog if message.id]
+        catalog.update(pot, no_fuzzy_matching=True, update_creation_date=False)
         catalog.obsolete.clear()
+        keep_order(catalog, known)
         catalog.fuzzy = False
         catalog.header_comment = HEADER.format(locale=locale)
         with path.open("wb") as handle:

@@ -1,12 +1,16 @@
-"""The demo e-services' back-channel logout receiver and key publication, against a real
-provider: only a valid logout token from the provider ends sessions, and only those it names."""
+"""The demo e-services against a real provider: only a valid logout token from the provider
+ends sessions, and only those it names; a signed-in citizen's claims are shown as JSON."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,8 @@ from clients.common.store import SessionStore
 from clients.common.tokens import BACKCHANNEL_EVENT
 from idp.oauth.keys import KeyRing
 from tests.demo_stack import Stack, start_stack
+from tests.e2e.browser import sign_in_and_consent
+from tests.e2e.conftest import Provider
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +176,43 @@ def test_ejustice_publishes_only_its_public_key_and_keeps_it(stack: Stack) -> No
     stack.ejustice.stop()
     stack.ejustice.start()
     assert httpx.get(f"{stack.ejustice.url}/jwks.json").json() == first
+
+
+def test_a_signed_in_citizen_sees_the_claims_as_json_and_the_times_as_dates(
+    elicensing: TestClient, stack: Stack
+) -> None:
+    creds = stack.creds
+    provider = Provider(
+        stack.provider.url,
+        creds.client_id,
+        creds.client_secret,
+        creds.username,
+        creds.password,
+        creds.totp_secret,
+    )
+    start = elicensing.get("/login", follow_redirects=False)
+    callback = sign_in_and_consent(
+        provider, start.headers["location"], back_to=stack.elicensing.url
+    )
+    assert elicensing.get(callback, follow_redirects=False).status_code == 303
+    home = elicensing.get("/").text
+
+    userinfo = _json_block(home, "userinfo")
+    assert userinfo["email"] == "demo.citizen@example.org"
+    assert userinfo["email_verified"] is False  # shown as JSON's false, not Python's False
+    id_token = _json_block(home, "id-token")
+    assert id_token["amr"] == ["pwd", "otp", "mfa"]
+    assert ">False<" not in home and "['" not in home
+    # The time claims, seconds since 1970 in the JSON, are also shown as ISO 8601 dates.
+    shown = dict(re.findall(r"<dt>(\w+)</dt><dd><time datetime=\"([^\"]+)\">", home))
+    for name in ("iat", "exp", "auth_time"):
+        assert shown[name] == datetime.fromtimestamp(id_token[name], UTC).isoformat()
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
+    assert re.search(rf'Signed in at</dt><dd><time datetime="{iso}">', home)
+
+
+def _json_block(html: str, block_id: str) -> Any:
+    """The JSON shown in the page's `<pre id=block_id>`."""
+    found = re.search(rf'<pre [^>]*id="{block_id}"[^>]*><code>(.*?)</code></pre>', html, re.S)
+    assert found, f"no JSON block {block_id}"
+    return json.loads(unescape(found.group(1)))

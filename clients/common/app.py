@@ -12,7 +12,6 @@ import contextlib
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clients.common.display import as_json, times, when
 from clients.common.settings import RPSettings
 from clients.common.store import SessionStore
 from clients.common.tokens import (
@@ -40,6 +40,7 @@ from clients.common.tokens import (
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+DISPLAY = {"as_json": as_json, "when": when, "times": times}  # for the templates
 SESSION_KEY = "rp_session"
 CSRF_KEY = "csrf"
 
@@ -103,12 +104,6 @@ class SecurityHeaders:
         await self.app(scope, receive, add_headers)
 
 
-def _when(timestamp: Any) -> str:
-    if not isinstance(timestamp, int | float):
-        return str(timestamp)
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _display_name(claims: dict[str, Any]) -> str:
     full = " ".join(p for p in (claims.get("given_name"), claims.get("family_name")) if p)
     return str(claims.get("name") or full or claims.get("sub") or "citizen")
@@ -138,7 +133,7 @@ def create_rp_app(settings: RPSettings, look: Look, auth: ClientAuth) -> Starlet
         response = templates.TemplateResponse(
             request,
             name,
-            {"service": settings.name, "look": look, "when": _when, **context},
+            {"service": settings.name, "look": look, **DISPLAY, **context},
             status_code=status_code,
         )
         response.headers["Cache-Control"] = "no-store"

@@ -1,7 +1,8 @@
 """e-justice: court cases and documents. A confidential client with `private_key_jwt`: its key
 pair is made at first start in its data folder, and its public key is served at `/jwks.json`.
 
-Run: `uvicorn --factory clients.ejustice.app:create_app --port 8002`
+Run: `uvicorn --factory clients.ejustice.app:create_app --port 8002 --no-access-log`
+(clients/README.md, "Running one example e-service alone").
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """e-licensing: apply for and renew licences. Authenticates with `client_secret_basic`.
 
-Run: `ELICENSING_CLIENT_SECRET=... uvicorn --factory clients.elicensing.app:create_app --port 8001`
+Run: `ELICENSING_CLIENT_SECRET=... uvicorn --factory clients.elicensing.app:create_app --port 8001
+--no-access-log` (clients/README.md, "Running one example e-service alone").
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ CURRENT_ERRORS = {
 }
 CODE_ERRORS = {
     "code": N_("The code is not correct. Enter the code your app shows now."),
+    "format": totp.MALFORMED,
     "expired": N_("This set-up took too long. Start again."),
 }
 DONE = {
@@ -212,6 +213,8 @@ def _totp_submit(call: Call) -> Response:
     if secret is None:  # too old, another session's, tampered with: start again
         return go(f"{here}?error=expired")
     code = call.field("code", 64)
+    if not totp.well_formed(code):  # a typing mistake, not a guess: not counted
+        return go(f"{here}?error=format")
     if not totp.confirm(call.db, user, secret, code, call.runtime.secrets, replace=True):
         call.runtime.throttle.record_failure(call.db, user_id=user.id, ip=_ip(call))
         return go(f"{here}?error=code")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,14 +18,18 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
+from idp import i18n
+from idp.auth import codes
 from idp.db import Database
 from idp.db.models import EmailCode, User
+from idp.i18n import N_
 from idp.mail import Mail, Mailer, MailError, mask_email
 
 DIGITS = 6
 LIFETIME = timedelta(minutes=10)
 COOLDOWN = timedelta(seconds=60)
 MAX_ATTEMPTS = 5
+MALFORMED = N_("A code is 6 digits, for example 123456. Enter the 6 digits from the latest email.")
 
 
 class Cooldown(Exception):
@@ -50,34 +53,34 @@ class SentCode:
     resend_after: datetime
 
 
-MESSAGES = {
-    "en": (
-        "Your one-time code",
-        "Your one-time code is {code}\n\n"
-        "It is valid for {minutes} minutes and can be used once.\n"
-        "If you did not try to sign in, ignore this email and do not give the code to anyone.\n",
-    ),
-    "hy": (
-        "Ձեր մեկանգամյա կոդը",
-        "Ձեր մեկանգամյա կոդն է՝ {code}\n\n"  # noqa: RUF001
-        "Այն գործում է {minutes} րոպե և կարող է օգտագործվել միայն մեկ անգամ։\n"  # noqa: RUF001
-        "Եթե դուք չեք փորձել մուտք գործել, անտեսեք այս նամակը և ոչ մեկին մի հաղորդեք կոդը։\n",  # noqa: RUF001
-    ),
-    "ru": (
-        "Ваш одноразовый код",
-        "Ваш одноразовый код: {code}\n\n"
-        "Он действует {minutes} минут и может быть использован один раз.\n"
-        "Если вы не пытались войти, не обращайте внимания на это письмо "
-        "и никому не сообщайте код.\n",
-    ),
-}
-
-
 def message(to: str, code: str, locale: str) -> Mail:
     """The email carrying a code, in the citizen's language (English if not available)."""
-    subject, body = MESSAGES.get(locale.split("-")[0].lower(), MESSAGES["en"])
+    locale = i18n.from_list(locale) or "en"
+    _, _n = i18n.gettext_for(locale), i18n.ngettext_for(locale)
     minutes = int(LIFETIME.total_seconds() // 60)
-    return Mail(to=to, subject=subject, text=body.format(code=code, minutes=minutes))
+    text = "\n".join(
+        [
+            _("Your one-time code is %(code)s", code=code),
+            "",
+            _n(
+                "It is valid for %(minutes)s minute and can be used once.",
+                "It is valid for %(minutes)s minutes and can be used once.",
+                minutes,
+                minutes=minutes,
+            ),
+            _(
+                "If you did not try to sign in, ignore this email and do not give the code "
+                "to anyone."
+            ),
+            "",
+        ]
+    )
+    return Mail(to=to, subject=_("Your one-time code"), text=text)
+
+
+def well_formed(code: str) -> bool:
+    """Whether `code` can be a code at all (else the page says `MALFORMED`)."""
+    return codes.is_digits(code, DIGITS)
 
 
 def _hash(salt: str, code: str) -> str:
@@ -193,7 +196,7 @@ def verify(
         .order_by(EmailCode.created_at.desc(), EmailCode.id.desc())
         .limit(1)
     ).one_or_none()
-    candidate = re.sub(r"[\s-]", "", code)
+    candidate = codes.compact(code)
     if row is None:
         hmac.compare_digest(_hash("0" * 32, candidate), "0" * 64)
         return False

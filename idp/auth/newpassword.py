@@ -11,15 +11,22 @@ from sqlalchemy.orm import Session
 from idp.auth import passwords
 from idp.auth.blocklist import is_blocked
 from idp.db.models import PasswordReset, User
-from idp.i18n import N_
+from idp.i18n import N_, Message, N_n
 
-PASSWORD_ERRORS = {
+PASSWORD_ERRORS: dict[str, Message] = {
     "missing": N_("Enter a new password."),
-    "too_short": N_(
+    "too_short": N_n(
+        "The password is too short: use at least %(min)s character. A few unrelated words "
+        "make a long password that is easy to remember.",
         "The password is too short: use at least %(min)s characters. A few unrelated words "
-        "make a long password that is easy to remember."
+        "make a long password that is easy to remember.",
+        "min",
     ),
-    "too_long": N_("The password is too long: use at most %(max)s characters."),
+    "too_long": N_n(
+        "The password is too long: use at most %(max)s character.",
+        "The password is too long: use at most %(max)s characters.",
+        "max",
+    ),
     "context": N_("The password must not be your username, your name or your email address."),
     "blocked": N_(
         "This password is too common or has appeared in a data breach, so it is easy to "

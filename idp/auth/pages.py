@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -91,7 +91,7 @@ def with_error(location: str, code: str, **extra: str | int) -> Response:
     return flow.go(f"{location}?{query}")
 
 
-def error_code(request: Request, known: dict[str, str]) -> str | None:
+def error_code(request: Request, known: Mapping[str, object]) -> str | None:
     code = request.query_params.get("error")
     return code if code in known else None
 

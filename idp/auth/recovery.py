@@ -16,12 +16,17 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from idp.db.models import RecoveryCode
+from idp.i18n import N_
 
 COUNT = 10
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32: no i, l, o, u
 GROUPS = 3
 GROUP_LENGTH = 4
 LOOK_ALIKES = str.maketrans({"o": "0", "i": "1", "l": "1"})
+MALFORMED = N_(
+    "A recovery code is 12 letters and digits, shown as xxxx-xxxx-xxxx. Enter one of the "
+    "recovery codes you saved."
+)
 
 
 def _new_code() -> str:
@@ -33,6 +38,13 @@ def normalize(code: str) -> str:
     """As typed: spaces, dashes and case ignored; o, i, l read as 0, 1, 1."""
     compact = "".join(ch for ch in code.lower() if not ch.isspace() and ch not in "-_.")
     return compact.translate(LOOK_ALIKES)
+
+
+def well_formed(code: str) -> bool:
+    """Whether `code` can be a recovery code at all: 12 characters of the alphabet, as typed
+    (else the page says `MALFORMED`)."""
+    typed = normalize(code)
+    return len(typed) == GROUPS * GROUP_LENGTH and all(ch in ALPHABET for ch in typed)
 
 
 def _hash(salt: str, code: str) -> str:

@@ -58,7 +58,9 @@ def _forgot_page(request: Request) -> Response:
         interaction = interactions.load(db, str(request.path_params["interaction_id"]), request)
         if interaction is None:
             return expired(request)
-        _ = i18n.gettext_for(locale_of(request, interaction))
+        locale = locale_of(request, interaction)
+        _, _n = i18n.gettext_for(locale), i18n.ngettext_for(locale)
+        minutes = rt.settings.password_reset_lifetime // 60
         errors = []
         if request.query_params.get("error") == "missing":
             errors.append(("username", _("Enter your username.")))
@@ -72,11 +74,15 @@ def _forgot_page(request: Request) -> Response:
                     "title": N_("Check your email"),
                     "heading": _("Check your email"),
                     "paragraphs": [
-                        _(
+                        _n(
+                            "If this account exists and has an email address, we have sent "
+                            "it a link to choose a new password. The link works once, for "
+                            "%(minutes)s minute.",
                             "If this account exists and has an email address, we have sent "
                             "it a link to choose a new password. The link works once, for "
                             "%(minutes)s minutes.",
-                            minutes=rt.settings.password_reset_lifetime // 60,
+                            minutes,
+                            minutes=minutes,
                         ),
                         _("No email? Check your spam folder, or contact the help desk."),
                     ],

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import re
 import secrets
 from datetime import UTC, datetime
 from html import escape
@@ -26,15 +25,17 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from idp.auth import codes
 from idp.db.inserts import upsert
 from idp.db.models import TotpCredential, User
+from idp.i18n import N_
 from idp.security import SecretBox
 
 DIGITS = 6
 PERIOD = 30
 DRIFT_STEPS = 1
 SECRET_BYTES = 20  # 160 bits, as RFC 4226 recommends (NIST: at least 112)
-CODE = re.compile(r"^[0-9]{6}$")
+MALFORMED = N_("A code is 6 digits, for example 123456. Enter the 6 digits your app shows now.")
 
 
 class AlreadyEnrolled(Exception):
@@ -62,9 +63,9 @@ def qr_svg(uri: str, *, title: str = "QR code for your authenticator app") -> st
     return str(svg).replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
 
 
-def normalize_code(code: str) -> str:
-    """Codes as people type them: spaces and dashes ignored."""
-    return re.sub(r"[\s-]", "", code)
+def well_formed(code: str) -> bool:
+    """Whether `code` can be a code at all (else the page says `MALFORMED`)."""
+    return codes.is_digits(code, DIGITS)
 
 
 def matching_step(secret: str, code: str, *, now: datetime | None = None) -> int | None:
@@ -72,14 +73,13 @@ def matching_step(secret: str, code: str, *, now: datetime | None = None) -> int
 
     Every candidate is compared in constant time, whether or not an earlier one matched.
     """
-    code = normalize_code(code)
     current = int((now or datetime.now(UTC)).timestamp()) // PERIOD
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD)
     found: int | None = None
-    well_formed = CODE.fullmatch(code) is not None
-    candidate = code if well_formed else "0" * DIGITS
+    possible = well_formed(code)
+    candidate = codes.compact(code) if possible else "0" * DIGITS
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
-        if hmac.compare_digest(str(totp.generate_otp(step)), candidate) and well_formed:
+        if hmac.compare_digest(str(totp.generate_otp(step)), candidate) and possible:
             found = step
     return found
 

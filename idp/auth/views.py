@@ -34,39 +34,65 @@ from idp.auth.pages import (
 )
 from idp.csrf import verify_csrf
 from idp.db.models import Interaction, User
-from idp.i18n import N_
+from idp.i18n import N_, Message, N_n
 from idp.mail import MailError
 from idp.services.users import normalize_username
 
-CREDENTIALS_ERRORS = {
+# What the throttle refused, told as it is: it counts the failed attempts (wrong passwords and
+# wrong codes alike) of the account, and of the network address.
+IP_LIMITED = N_n(
+    "Too many attempts from your network. Wait %(seconds)s second and try again.",
+    "Too many attempts from your network. Wait %(seconds)s seconds and try again.",
+    "seconds",
+)
+ACCOUNT_THROTTLE_ERRORS: dict[str, Message] = {
+    "ip_limited": IP_LIMITED,
+    "throttled": N_n(
+        "Too many failed attempts to sign in to this account. Wait %(seconds)s second and "
+        "try again.",
+        "Too many failed attempts to sign in to this account. Wait %(seconds)s seconds and "
+        "try again.",
+        "seconds",
+    ),
+    "locked": N_(
+        "Too many failed attempts to sign in to this account, so signing in to it is paused. "
+        "Try again later."
+    ),
+}
+CREDENTIALS_ERRORS: dict[str, Message] = {
+    # The same answer for an unknown username, a wrong password and an account whose
+    # sign-in is paused (docs/security.md, "No enumeration"): true of each of them.
     "credentials": N_(
-        "The username or password is not correct. Check them and try again. After several "
-        "failed attempts, signing in is paused for a while."
+        "We could not sign you in with this username and password. Check them and try "
+        "again. After several failed attempts, signing in to an account is paused for a "
+        "while, even with the right password."
     ),
     "missing": N_("Enter your username and your password."),
-    "ip_limited": N_(
-        "Too many attempts from your network. Wait %(seconds)s seconds and try again."
-    ),
+    "ip_limited": IP_LIMITED,
 }
-CODE_ERRORS = {
+CODE_ERRORS: dict[str, Message] = {
     "code": N_("The code is not correct or has already been used. Enter the code shown now."),
     "missing": N_("Enter the code."),
-    "throttled": N_("Too many wrong codes. Wait %(seconds)s seconds and try again."),
-    "locked": N_("Too many wrong codes. Signing in to this account is paused; try again later."),
+    "format": totp.MALFORMED,
+    **ACCOUNT_THROTTLE_ERRORS,
 }
-RECOVERY_ERRORS = {
+RECOVERY_ERRORS: dict[str, Message] = {
     **CODE_ERRORS,
     "code": N_("This recovery code is not correct or has already been used."),
+    "format": recovery.MALFORMED,
 }
-EMAIL_ERRORS = {
+EMAIL_ERRORS: dict[str, Message] = {
     **CODE_ERRORS,
     "code": N_(
         "The code is not correct or has expired. Check the latest email or ask for a new code."
     ),
+    "format": email_otp.MALFORMED,
     "not_sent": N_("Ask for a code first."),
     "mail_failed": N_("We could not send the email just now. Try again later or use another way."),
-    "cooldown": N_(
-        "A code was sent moments ago. You can ask for a new one in %(seconds)s seconds."
+    "cooldown": N_n(
+        "A code was sent moments ago. You can ask for a new one in %(seconds)s second.",
+        "A code was sent moments ago. You can ask for a new one in %(seconds)s seconds.",
+        "seconds",
     ),
 }
 ACCESS_ERRORS = {
@@ -408,6 +434,23 @@ async def _code_submit(request: Request, kind: str) -> Response:
 
 
 EVENT_TYPES = {"totp": "auth.otp", "recovery": "auth.recovery", "email": "auth.email_otp"}
+WELL_FORMED = {
+    "totp": totp.well_formed,
+    "recovery": recovery.well_formed,
+    "email": email_otp.well_formed,
+}
+
+
+def _refused(here: str, verdict: throttle_module.Verdict) -> Response:
+    """Back to a code page when the throttle refused the attempt, saying what it counted (a
+    key of `ACCOUNT_THROTTLE_ERRORS`): the network's failed attempts, or the account's, which
+    may have been wrong passwords as much as wrong codes. The citizen has passed the password
+    step here, so the account's state may be told."""
+    if verdict.reason == "ip_limited":
+        return with_error(here, "ip_limited", wait=verdict.retry_after or 0)
+    if verdict.locked:
+        return with_error(here, "locked")
+    return with_error(here, "throttled", wait=verdict.retry_after or 0)
 
 
 def _check_code(
@@ -419,6 +462,8 @@ def _check_code(
         return with_error(here, "missing")
     if kind == "email" and not interaction.signin.get("email_sent_to"):
         return with_error(here, "not_sent")
+    if not WELL_FORMED[kind](code):  # a typing mistake, not a guess: neither counted nor recorded
+        return with_error(here, "format")
     ip = sessions.client_ip(request)
     event_type = EVENT_TYPES[kind]
     verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
@@ -432,9 +477,7 @@ def _check_code(
             outcome="failure",
             reason=verdict.reason,
         )
-        if verdict.locked:
-            return with_error(here, "locked")
-        return with_error(here, "throttled", wait=verdict.retry_after or 0)
+        return _refused(here, verdict)
     if kind == "totp":
         assert user.totp is not None
         valid = totp.verify_and_consume(db, user.totp, code, rt.secrets)
@@ -580,12 +623,12 @@ def _enrol_submit(
         return flow.go(here)
     if not code.strip():
         return with_error(here, "missing")
+    if not totp.well_formed(code):  # a typing mistake, not a guess: neither counted nor recorded
+        return with_error(here, "format")
     ip = sessions.client_ip(request)
     verdict = rt.throttle.check(db, user_id=user.id, ip=ip)
     if not verdict.allowed:
-        if verdict.locked:
-            return with_error(here, "locked")
-        return with_error(here, "throttled", wait=verdict.retry_after or 0)
+        return _refused(here, verdict)
     try:
         confirmed = totp.confirm(db, user, secret, code, rt.secrets, replace=False)
     except totp.AlreadyEnrolled:  # set up meanwhile in another sign-in: ask for its code

@@ -35,7 +35,7 @@ import anyio
 import httpx
 
 from idp.config import Settings
-from idp.i18n import N_
+from idp.i18n import N_, N_n
 from idp.reasons import Reason
 
 MAX_DOCUMENT_BYTES = 64 * 1024
@@ -165,7 +165,15 @@ async def _exchange(
 
 
 def _too_large(url: str, limit: int) -> FetchError:
-    return FetchError(N_("%(url)s is larger than %(limit)s bytes"), url=url, limit=limit)
+    return FetchError(
+        N_n(
+            "%(url)s is larger than %(limit)s byte",
+            "%(url)s is larger than %(limit)s bytes",
+            "limit",
+        ),
+        url=url,
+        limit=limit,
+    )
 
 
 async def call(
@@ -202,7 +210,13 @@ async def call(
                         raise
     except TimeoutError:
         raise FetchError(
-            N_("%(url)s did not answer within %(seconds)s seconds"), url=url, seconds=deadline
+            N_n(
+                "%(url)s did not answer within %(seconds)s second",
+                "%(url)s did not answer within %(seconds)s seconds",
+                "seconds",
+            ),
+            url=url,
+            seconds=f"{deadline:g}",
         ) from None
     except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError) as exc:
         raise FetchError(N_("%(url)s could not be fetched"), url=url) from exc

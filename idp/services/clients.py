@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from idp import events
 from idp.config import Settings
 from idp.db.models import AccessToken, Client, RefreshToken, TokenGrant
-from idp.i18n import N_
+from idp.i18n import N_, N_n
 from idp.oauth.claims import CLAIM_SCOPE
 from idp.oauth.keys import SUPPORTED_ALGS as SIGNING_ALGS
 from idp.oauth.scopes import KNOWN_SCOPES, RESTRICTED_SCOPES
@@ -229,7 +229,10 @@ def _administration(new: NewClient, scopes: list[str], grant_types: list[str]) -
     logo = _uri(new.logo_uri, N_("logo URI")) if new.logo_uri else None
     contacts = list(dict.fromkeys(c.strip() for c in new.contacts if c.strip()))
     if len(contacts) > MAX_CONTACTS:
-        raise InvalidInput(N_("at most %(count)s contacts"), count=MAX_CONTACTS)
+        raise InvalidInput(
+            N_n("at most %(count)s contact", "at most %(count)s contacts", "count"),
+            count=MAX_CONTACTS,
+        )
     for contact in contacts:
         if len(contact) > 320 or not CONTACT.fullmatch(contact):
             raise InvalidInput(N_("contact '%(contact)s' is not an email address"), contact=contact)
@@ -245,7 +248,12 @@ def _administration(new: NewClient, scopes: list[str], grant_types: list[str]) -
     legal_basis = (new.legal_basis or "").strip() or None
     if legal_basis is not None and len(legal_basis) > MAX_LEGAL_BASIS:
         raise InvalidInput(
-            N_("legal basis must have at most %(count)s characters"), count=MAX_LEGAL_BASIS
+            N_n(
+                "legal basis must have at most %(count)s character",
+                "legal basis must have at most %(count)s characters",
+                "count",
+            ),
+            count=MAX_LEGAL_BASIS,
         )
     return {
         "frontchannel_logout_uri": frontchannel,

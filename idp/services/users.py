@@ -18,7 +18,7 @@ from idp import events
 from idp.auth import throttle
 from idp.auth.passwords import PasswordRejected, check_policy, hash_password
 from idp.db.models import RecoveryCode, SsoSession, TotpCredential, User
-from idp.i18n import N_
+from idp.i18n import N_, N_n
 from idp.logout.ending import end_everything, logout_everywhere
 from idp.security import SecretBox
 from idp.services.errors import Conflict, InvalidInput, NotFound
@@ -70,7 +70,11 @@ def normalize_totp_secret(value: str) -> str:
         raise InvalidInput(N_("TOTP secret is not valid base32")) from None
     if len(raw) * 8 < TOTP_MIN_BITS:
         raise InvalidInput(
-            N_("TOTP secret has %(bits)s bits; at least %(minimum)s are required"),
+            N_n(
+                "TOTP secret has %(bits)s bit; at least %(minimum)s are required",
+                "TOTP secret has %(bits)s bits; at least %(minimum)s are required",
+                "bits",
+            ),
             bits=len(raw) * 8,
             minimum=TOTP_MIN_BITS,
         )

@@ -10,6 +10,7 @@ import pyotp
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from idp.auth.throttle import Throttle, ThrottlePolicy
 from idp.db.models import SecurityReport, SsoSession, TotpCredential, User
 from idp.runtime import Runtime
 from tests.admin.conftest import Console
@@ -192,3 +193,20 @@ def test_a_new_app_is_set_up_only_in_the_session_that_showed_its_seed(
 
 def new_browser(client: TestClient) -> TestClient:
     return TestClient(client.app, base_url=str(client.base_url))
+
+
+def test_letters_in_a_new_apps_code_ask_for_the_digits_and_count_nothing(
+    client: TestClient, runtime: Runtime, console: Console
+) -> None:
+    runtime.throttle = Throttle(ThrottlePolicy(delay_after=1, first_delay=60, max_delay=60))
+    who = add_citizen(runtime, "nare", email="nare@example.am")
+    page = console.open(who, "/account/security/totp")
+    typo = console.post_form(page, "/account/security/totp", {"code": "l23 45b"})
+    assert typo.headers["location"] == "/account/security/totp?error=format"
+    assert "A code is 6 digits" in console.follow(typo).text
+    with runtime.db.read() as db:
+        assert runtime.throttle.state(db, who.id) == "ok"
+    wrong = console.post_form(page, "/account/security/totp", {"code": "000000"})
+    assert wrong.headers["location"] == "/account/security/totp?error=code"
+    with runtime.db.read() as db:
+        assert runtime.throttle.state(db, who.id) == "delayed"

@@ -64,6 +64,19 @@ def test_codes_are_accepted_as_people_type_them(runtime: Runtime, citizen: User)
     assert consume(runtime, citizen, with_look_alike)
 
 
+def test_only_twelve_characters_of_the_alphabet_can_be_a_code(
+    runtime: Runtime, citizen: User
+) -> None:
+    """What the pages call a typing mistake (told as such, never counted as a failure)."""
+    codes = generate(runtime, citizen)
+    for typed in (codes[0], codes[0].upper(), codes[0].replace("-", " "), "0123-4567-89ab"):
+        assert recovery.well_formed(typed), typed
+    assert recovery.well_formed("oooo-iiii-llll")  # look-alikes read as 0 and 1
+    for typed in ("0123-4567-89a", "0123-4567-89abc", "uuuu-0000-1111", "0123-4567-89a!", ""):
+        assert not recovery.well_formed(typed), typed
+    assert not recovery.well_formed("0123-4567-89\u0430")  # a Cyrillic letter
+
+
 def test_wrong_codes_and_other_citizens_codes_are_refused(runtime: Runtime, citizen: User) -> None:
     from idp.services import users as user_service
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.auth import totp
+from idp.auth import email_otp, totp
 from idp.db.models import TotpCredential, User
 from idp.runtime import Runtime
 
@@ -182,6 +182,26 @@ def test_codes_outside_the_window_are_refused(runtime: Runtime, citizen: User, o
 def test_malformed_codes_are_refused(runtime: Runtime, citizen: User, code: str) -> None:
     credential_id, _ = enrolled(runtime, citizen)
     assert not verify(runtime, credential_id, code)
+
+
+@pytest.mark.parametrize(
+    ("typed", "possible"),
+    [
+        ("123456", True),
+        (" 123 456 ", True),
+        ("123-456", True),
+        ("12345", False),
+        ("1234567", False),
+        ("12345a", False),
+        ("O23456", False),
+        ("\uff11\uff12\uff13\uff14\uff15\uff16", False),  # full-width digits
+        ("\u0661\u0662\u0663\u0664\u0665\u0666", False),  # Arabic-Indic digits
+    ],
+)
+def test_only_six_digits_can_be_a_code(typed: str, possible: bool) -> None:
+    """What the pages call a typing mistake (told as such, never counted as a failure)."""
+    assert totp.well_formed(typed) is possible
+    assert email_otp.well_formed(typed) is possible
 
 
 def test_spaces_in_a_code_are_ignored(runtime: Runtime, citizen: User) -> None:

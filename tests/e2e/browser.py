@@ -19,9 +19,11 @@ def submit(http: httpx.Client, page: httpx.Response, data: dict[str, str]) -> ht
     return response
 
 
-def sign_in_and_consent(provider: Provider, authorization_url: str) -> str:
-    """Follow the provider's pages from the authorization URL to the e-service's callback;
-    returns the callback URL the browser would open."""
+def sign_in_and_consent(
+    provider: Provider, authorization_url: str, *, back_to: str = "https://eservice.example.am/"
+) -> str:
+    """Follow the provider's pages from the authorization URL to the e-service's callback
+    (under `back_to`); returns the callback URL the browser would open."""
     with httpx.Client(base_url=provider.url, follow_redirects=False, timeout=10) as http:
         response = http.get(authorization_url)
         for _ in range(12):
@@ -42,7 +44,7 @@ def sign_in_and_consent(provider: Provider, authorization_url: str) -> str:
                 continue
             assert response.status_code in (302, 303), response.text
             location = response.headers["location"]
-            if location.startswith("https://eservice.example.am/"):
+            if location.startswith(back_to):
                 return location
             response = http.get(location)
     raise AssertionError("the sign-in never reached the e-service")

@@ -232,3 +232,9 @@ def heading(html: str) -> str:
     """The text of the page's main heading ('' when none)."""
     match = re.search(r"<h1\b[^>]*>(.*?)</h1>", html, re.S)
     return _text(match.group(1)) if match else ""
+
+
+def wrong_code(citizen: Citizen) -> str:
+    """A well-formed code that is none of the citizen's codes of this moment."""
+    valid = {citizen.code(step) for step in (-1, 0, 1)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)

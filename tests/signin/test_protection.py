@@ -15,11 +15,14 @@ from idp.runtime import Runtime
 from idp.services import users as user_service
 from tests.signin.helpers import (
     Browser,
+    Citizen,
     add_citizen,
+    add_client,
     error_text,
     events_of,
     resume_location,
     user_row,
+    wrong_code,
 )
 
 
@@ -116,3 +119,68 @@ def test_password_is_rehashed_when_parameters_change(browser: Browser, runtime: 
     assert after.headers["location"] == f"/login/{interaction_id}/totp"
     stored = user_row(runtime, citizen.id).password_hash
     assert stored != weak and stored and "m=47104,t=2,p=1" in stored
+
+
+def _after_failures(
+    client: TestClient, runtime: Runtime, locale: str, **rules: int
+) -> tuple[Browser, Citizen, str]:
+    """Under these throttle rules: a wrong password, the right one, then a wrong code; the
+    next code is about to be entered. Returns the browser, the citizen and the sign-in."""
+    runtime.throttle = Throttle(ThrottlePolicy(**rules))
+    add_client(runtime)
+    browser = Browser(client, runtime)
+    citizen = add_citizen(runtime)
+    interaction_id = browser.start(ui_locales=locale)
+    browser.sign_in_password(interaction_id, citizen.username, "not the password")
+    browser.sign_in_password(interaction_id, citizen.username, citizen.password)
+    _enter_code(browser, interaction_id, wrong_code(citizen))
+    return browser, citizen, interaction_id
+
+
+def _enter_code(browser: Browser, interaction_id: str, code: str) -> httpx.Response:
+    return browser.submit(browser.page(f"/login/{interaction_id}/totp"), {"code": code})
+
+
+def test_after_wrong_passwords_the_code_page_speaks_of_failed_attempts(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """The account's count holds wrong passwords too: one wrong code after them is not "too
+    many wrong codes"."""
+    browser, citizen, interaction_id = _after_failures(
+        client, runtime, "en", delay_after=2, first_delay=60, max_delay=60
+    )
+    refused = _enter_code(browser, interaction_id, citizen.code())
+    assert refused.headers["location"].startswith(f"/login/{interaction_id}/totp?error=throttled")
+    told = error_text(browser.follow(refused).text)
+    assert "Too many failed attempts to sign in to this account. Wait" in told
+    assert "wrong codes" not in told
+
+
+def test_a_code_page_refused_for_the_network_says_so(client: TestClient, runtime: Runtime) -> None:
+    browser, citizen, interaction_id = _after_failures(
+        client, runtime, "ru", delay_after=100, ip_max_failures=3
+    )
+    _enter_code(browser, interaction_id, wrong_code(citizen))
+    refused = _enter_code(browser, interaction_id, citizen.code())
+    assert "error=ip_limited" in refused.headers["location"]
+    assert "Слишком много попыток из вашей сети" in error_text(browser.follow(refused).text)
+
+
+def test_a_locked_account_is_told_as_such_on_the_code_page_only(
+    client: TestClient, runtime: Runtime
+) -> None:
+    browser, citizen, interaction_id = _after_failures(
+        client, runtime, "en", delay_after=100, lock_after=2
+    )
+    refused = _enter_code(browser, interaction_id, citizen.code())
+    assert refused.headers["location"] == f"/login/{interaction_id}/totp?error=locked"
+    told = error_text(browser.follow(refused).text)
+    assert "Too many failed attempts to sign in to this account" in told
+    # On the password page the same lock answers exactly like a wrong password.
+    other = browser.start(force_login=True, ui_locales="en")
+    locked = browser.sign_in_password(other, citizen.username, citizen.password)
+    wrong = browser.sign_in_password(other, "nobody", "not the password")
+    assert locked.headers["location"] == wrong.headers["location"]
+    told = error_text(browser.follow(locked).text)
+    assert told == error_text(browser.follow(wrong).text)
+    assert "could not sign you in" in told

@@ -7,12 +7,19 @@ import time
 
 import httpx
 import pyotp
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from idp.auth import recovery
+from idp.auth.throttle import Throttle, ThrottlePolicy
+from idp.db.models import Event
 from idp.runtime import Runtime
 from tests.signin.helpers import (
     Browser,
+    Citizen,
     add_citizen,
+    add_client,
+    error_text,
     events_of,
     interaction_row,
     outbox,
@@ -188,3 +195,92 @@ def test_force_login_asks_again(browser: Browser, runtime: Runtime) -> None:
     )
     done = browser.submit(code_page, {"code": citizen.code(1)})
     assert done.headers["location"] == resume_location(second)
+
+
+# Input that cannot be a code: a typing mistake, not a guess -------------------------------
+
+STRICT = ThrottlePolicy(delay_after=1, first_delay=60, max_delay=60)  # one failure: a minute
+
+
+def _signed_in_with_password(
+    client: TestClient, runtime: Runtime, *, totp: bool = True, locale: str = "en"
+) -> tuple[Browser, Citizen, str]:
+    """After the password step, under throttle rules where one counted failure would make
+    the next attempt wait a minute."""
+    runtime.throttle = Throttle(STRICT)
+    add_client(runtime)
+    browser = Browser(client, runtime)
+    citizen = add_citizen(runtime, totp=totp)
+    interaction_id = browser.start(ui_locales=locale)
+    browser.sign_in_password(interaction_id, citizen.username, citizen.password)
+    return browser, citizen, interaction_id
+
+
+def _failures(runtime: Runtime) -> list[Event]:
+    with runtime.db.read() as db:
+        return list(db.scalars(select(Event).where(Event.outcome == "failure")))
+
+
+def test_letters_in_an_app_code_ask_for_the_digits_and_count_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    browser, citizen, interaction_id = _signed_in_with_password(client, runtime, locale="ru")
+    here = f"/login/{interaction_id}/totp"
+    for typed in ("12345a", "I23456", "12345", "1234567", "один"):
+        answer = browser.submit(browser.page(here), {"code": typed})
+        assert answer.headers["location"] == f"{here}?error=format", typed
+    told = error_text(browser.follow(answer).text)
+    assert "Код состоит из 6 цифр" in told
+    assert _failures(runtime) == []
+    code = citizen.code()
+    done = browser.submit(browser.page(here), {"code": f"{code[:3]} {code[3:]}"})
+    assert done.headers["location"] == resume_location(interaction_id)
+
+
+def test_letters_in_an_emailed_code_use_up_none_of_its_attempts(
+    client: TestClient, runtime: Runtime
+) -> None:
+    browser, _, interaction_id = _signed_in_with_password(client, runtime, locale="hy")
+    here = f"/login/{interaction_id}/email"
+    browser.submit(browser.page(here), {}, action=f"{here}/send")
+    code = re.search(r"\b(\d{6})\b", outbox(runtime)[-1]["text"])
+    assert code
+    for _ in range(6):  # more than the code's five attempts
+        answer = browser.submit(browser.page(here), {"code": "abc-def"})
+        assert answer.headers["location"] == f"{here}?error=format"
+    assert "Կոդը 6 թվանշան է" in error_text(browser.follow(answer).text)
+    assert _failures(runtime) == []
+    done = browser.submit(browser.page(here), {"code": code.group(1)})
+    assert done.headers["location"] == resume_location(interaction_id)
+
+
+def test_letters_in_the_first_code_of_a_new_app_count_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    browser, _, interaction_id = _signed_in_with_password(client, runtime, totp=False)
+    here = f"/login/{interaction_id}/enrol"
+    enrol = browser.page(here)
+    wrong = browser.submit(enrol, {"code": "abcdef"})
+    assert wrong.headers["location"] == f"{here}?error=format"
+    assert "A code is 6 digits" in error_text(browser.follow(wrong).text)
+    assert _failures(runtime) == []
+    seed = shown_seed(browser.page(here))
+    confirmed = browser.submit(enrol, {"code": code_of(seed)})
+    assert confirmed.headers["location"] == f"/login/{interaction_id}/recovery-codes"
+
+
+def test_a_recovery_code_outside_its_alphabet_counts_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    browser, citizen, interaction_id = _signed_in_with_password(client, runtime)
+    with runtime.db.transaction() as db:
+        saved = recovery.generate(db, citizen.id)
+    here = f"/login/{interaction_id}/recovery"
+    # Too short, a letter the codes never use (u), letters of another alphabet.
+    for typed in ("abcd-efgh", "uuuu-uuuu-uuuu", "абвг-дж3з-ийкл"):
+        answer = browser.submit(browser.page(here), {"code": typed})
+        assert answer.headers["location"] == f"{here}?error=format", typed
+    assert "12 letters and digits" in error_text(browser.follow(answer).text)
+    assert _failures(runtime) == []
+    done = browser.submit(browser.page(here), {"code": saved[0].upper()})
+    assert done.headers["location"] == resume_location(interaction_id)
