@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.testclient import TestClient
 
 from idp.runtime import Runtime
@@ -17,4 +19,17 @@ def test_the_consent_page_shows_the_legal_basis(client: TestClient, runtime: Run
     assert answer.headers["location"].startswith("/consent/")
     page = client.get(answer.headers["location"], headers={"accept-language": "en"})
     assert page.status_code == 200
-    assert "Legal basis: Law on social assistance, article 7." in page.text
+    rows = {
+        _text(key): _text(value)
+        for key, value in re.findall(
+            r'<dt class="govuk-summary-list__key">(.*?)</dt>\s*'
+            r'<dd class="govuk-summary-list__value">(.*?)</dd>',
+            page.text,
+            re.S,
+        )
+    }
+    assert rows["Legal basis"] == "Law on social assistance, article 7."
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
