@@ -21,6 +21,7 @@ from idp.account import views as account
 from idp.admin import api as admin_api
 from idp.admin import audit as admin_audit
 from idp.admin import citizens as admin_citizens
+from idp.admin import client_edit as admin_client_edit
 from idp.admin import clients as admin_clients
 from idp.admin import home as admin_home
 from idp.admin import keys as admin_keys
@@ -164,15 +165,33 @@ def routes() -> list[BaseRoute]:
         Route("/admin/clients/new", admin_clients.register_page, methods=["GET"]),
         Route("/admin/clients/new", admin_clients.register_submit, methods=["POST"]),
         Route("/admin/clients/{client_id}", admin_clients.client_page, methods=["GET"]),
+        Route("/admin/clients/{client_id}/edit", admin_client_edit.edit_page, methods=["GET"]),
+        Route("/admin/clients/{client_id}/edit", admin_client_edit.edit_submit, methods=["POST"]),
+        # An action that cannot be undone: its confirmation page (GET), then the action (POST)
+        Route(
+            "/admin/clients/{client_id}/rotate-secret",
+            admin_clients.confirm_rotate_secret,
+            methods=["GET"],
+        ),
         Route(
             "/admin/clients/{client_id}/rotate-secret",
             admin_clients.rotate_secret,
             methods=["POST"],
         ),
+        Route(
+            "/admin/clients/{client_id}/disable",
+            admin_clients.confirm_disable_client,
+            methods=["GET"],
+        ),
         Route("/admin/clients/{client_id}/disable", admin_clients.disable_client, methods=["POST"]),
         Route("/admin/clients/{client_id}/enable", admin_clients.enable_client, methods=["POST"]),
         Route("/admin/citizens", admin_citizens.citizens_page, methods=["GET"]),
         Route("/admin/citizens/{username}", admin_citizens.citizen_page, methods=["GET"]),
+        Route(
+            "/admin/citizens/{username}/disable",
+            admin_citizens.confirm_disable_citizen,
+            methods=["GET"],
+        ),
         Route(
             "/admin/citizens/{username}/disable", admin_citizens.disable_citizen, methods=["POST"]
         ),
@@ -180,8 +199,18 @@ def routes() -> list[BaseRoute]:
         Route("/admin/citizens/{username}/unlock", admin_citizens.unlock_citizen, methods=["POST"]),
         Route(
             "/admin/citizens/{username}/reset-second-factor",
+            admin_citizens.confirm_reset_second_factor,
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/citizens/{username}/reset-second-factor",
             admin_citizens.reset_second_factor,
             methods=["POST"],
+        ),
+        Route(
+            "/admin/citizens/{username}/end-sessions",
+            admin_citizens.confirm_end_sessions,
+            methods=["GET"],
         ),
         Route(
             "/admin/citizens/{username}/end-sessions",
@@ -190,6 +219,9 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/admin/keys", admin_keys.keys_page, methods=["GET"]),
         Route("/admin/keys/rotate", admin_keys.rotate_key, methods=["POST"]),
+        Route("/admin/keys/rotate-now", admin_keys.confirm_rotate_now, methods=["GET"]),
+        Route("/admin/keys/rotate-now", admin_keys.rotate_now, methods=["POST"]),
+        Route("/admin/keys/{kid}/retire", admin_keys.confirm_retire_key, methods=["GET"]),
         Route("/admin/keys/{kid}/retire", admin_keys.retire_key, methods=["POST"]),
         Route("/admin/audit", admin_audit.audit_page, methods=["GET"]),
         Route("/admin/audit/verify", admin_audit.verify_page, methods=["GET"]),

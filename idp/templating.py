@@ -84,8 +84,12 @@ def error_for(context: Context, errors: list[tuple[str, str]], field: str) -> di
 
 
 def error_list(errors: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """The `errorList` of the error summary: each message, linked to its field."""
-    return [{"text": message, "href": f"#{name}"} for name, message in errors]
+    """The `errorList` of the error summary: each message, linked to its field (a message
+    whose field id is "" names no field, and links nowhere)."""
+    return [
+        {"text": message, "href": f"#{name}"} if name else {"text": message}
+        for name, message in errors
+    ]
 
 
 @pass_context

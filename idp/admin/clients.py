@@ -1,45 +1,50 @@
 """Admin pages for e-services: list and search, register (the wizard), view, rotate the
-secret, disable and enable."""
+secret, disable and enable (the edit page: `idp.admin.client_edit`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
 
+from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.admin import client_form
+from idp.admin.client_fields import FIELDS, SUBJECT_TYPES
+from idp.admin.event_details import Detail, reader
 from idp.admin.pages import (
-    MAX_FIELD,
     PAGE_SIZE,
     Call,
+    Subject,
     admin_view,
+    confirmation,
     current_page,
     done,
-    form_checked,
-    form_field,
     pagination,
     reason,
     show,
 )
+from idp.db.models import Event
 from idp.i18n import N_
-from idp.json_input import JsonInputError, parse_json
-from idp.oauth.claims import CLAIM_SCOPE
-from idp.oauth.scopes import KNOWN_SCOPES
 from idp.runtime import Runtime
-from idp.services import InvalidInput, ServiceError
+from idp.services import ServiceError
 from idp.services import clients as client_service
 
-ALL_SCOPES = (*KNOWN_SCOPES, client_service.ADMIN_SCOPE)
-CLAIMS = tuple(name for name, scope in CLAIM_SCOPE.items() if scope != "openid")
 NOTICES = {
     "disabled": N_("The e-service is disabled. Its tokens no longer work."),
     "enabled": N_("The e-service is enabled again."),
 }
+UPDATED = "updated"  # the done-code of a change: the page shows it from its audit entry
+UNCHANGED = "unchanged"
 
 
 def detail_path(client_id: str) -> str:
     return f"/admin/clients/{client_id}"
+
+
+def _client_id(call: Call) -> str:
+    return str(call.request.path_params["client_id"])
 
 
 def _back_to_detail(request: Request) -> str:
@@ -73,120 +78,32 @@ clients_page = admin_view(_list)
 # Register -------------------------------------------------------------------------------------
 
 
-def _blank() -> dict[str, Any]:
-    return {
-        "name": "",
-        "client_id": "",
-        "logo_uri": "",
-        "contacts": "",
-        "redirect_uris": "",
-        "post_logout_redirect_uris": "",
-        "backchannel_logout_uri": "",
-        "frontchannel_logout_uri": "",
-        "auth_method": "client_secret_basic",
-        "jwks_uri": "",
-        "jwks": "",
-        "grant_types": ["authorization_code", "refresh_token"],
-        "scopes": ["openid", "profile"],
-        "allowed_claims": [],
-        "subject_type": "public",
-        "sector_identifier_uri": "",
-        "access_token_format": "opaque",
-        "first_party": False,
-        "legal_basis": "",
-    }
-
-
-def _wizard(call: Call, values: dict[str, Any], problem: str | None, status: int) -> Response:
+def _wizard(
+    call: Call, values: client_form.Values, errors: list[tuple[str, str]], status: int
+) -> Response:
     return show(
         call,
         "admin/client_new.html",
         {
             "title": N_("Register an e-service"),
             "values": values,
-            "problem": problem,
-            "auth_methods": client_service.AUTH_METHODS,
-            "grant_types": client_service.GRANT_TYPES,
-            "subject_types": client_service.SUBJECT_TYPES,
-            "token_formats": client_service.ACCESS_TOKEN_FORMATS,
-            "scopes": ALL_SCOPES,
-            "claims": CLAIMS,
+            "errors": errors,
+            "choices": client_form.CHOICES,
         },
         status_code=status,
     )
 
 
-def _submitted(form: FormData | None) -> dict[str, Any]:
-    def field(name: str, limit: int = MAX_FIELD) -> str:
-        return form_field(form, name, limit)
-
-    def many(name: str, allowed: tuple[str, ...]) -> list[str]:
-        values = form.getlist(name) if form is not None else []
-        return [v for v in values if isinstance(v, str) and v in allowed]
-
-    return {
-        "name": field("name", 200),
-        "client_id": field("client_id", 128),
-        "logo_uri": field("logo_uri", 2000),
-        "contacts": field("contacts"),
-        "redirect_uris": field("redirect_uris"),
-        "post_logout_redirect_uris": field("post_logout_redirect_uris"),
-        "backchannel_logout_uri": field("backchannel_logout_uri", 2000),
-        "frontchannel_logout_uri": field("frontchannel_logout_uri", 2000),
-        "auth_method": field("auth_method", 32),
-        "jwks_uri": field("jwks_uri", 2000),
-        "jwks": field("jwks", client_service.MAX_JWKS),
-        "grant_types": many("grant_types", client_service.GRANT_TYPES),
-        "scopes": many("scopes", ALL_SCOPES),
-        "allowed_claims": many("allowed_claims", CLAIMS),
-        "subject_type": field("subject_type", 16),
-        "sector_identifier_uri": field("sector_identifier_uri", 2000),
-        "access_token_format": field("access_token_format", 16),
-        "first_party": form_checked(form, "first_party"),
-        "legal_basis": field("legal_basis", client_service.MAX_LEGAL_BASIS + 1),
-    }
-
-
-def new_client(values: dict[str, Any]) -> client_service.NewClient:
-    """The service's input from the wizard's fields (raises InvalidInput on unreadable JSON)."""
-    jwks = None
-    if values["jwks"]:
-        try:
-            jwks = parse_json(values["jwks"], max_size=client_service.MAX_JWKS)
-        except JsonInputError:
-            raise InvalidInput(N_("the JWKS is not valid JSON")) from None
-    scopes = list(values["scopes"])
-    return client_service.NewClient(
-        name=values["name"],
-        client_id=values["client_id"] or None,
-        logo_uri=values["logo_uri"] or None,
-        contacts=values["contacts"].split(),
-        redirect_uris=values["redirect_uris"].split(),
-        post_logout_redirect_uris=values["post_logout_redirect_uris"].split(),
-        backchannel_logout_uri=values["backchannel_logout_uri"] or None,
-        frontchannel_logout_uri=values["frontchannel_logout_uri"] or None,
-        auth_method=values["auth_method"],
-        jwks_uri=values["jwks_uri"] or None,
-        jwks=jwks,
-        grant_types=list(values["grant_types"]),
-        scope=" ".join(scopes),
-        restricted_scopes=[s for s in scopes if s in client_service.GRANTABLE_RESTRICTED],
-        allowed_claims=list(values["allowed_claims"]),
-        subject_type=values["subject_type"],
-        sector_identifier_uri=values["sector_identifier_uri"] or None,
-        access_token_format=values["access_token_format"],
-        first_party=values["first_party"],
-        legal_basis=values["legal_basis"] or None,
-    )
-
-
 def _register_form(call: Call) -> Response:
-    return _wizard(call, _blank(), None, 200)
+    return _wizard(call, client_form.blank(), [], 200)
 
 
-async def _check(form: FormData | None, runtime: Runtime) -> client_service.CheckedClient:
+async def _check(
+    form: FormData | None, runtime: Runtime, path: Mapping[str, str]
+) -> client_service.CheckedClient:
     """The wizard's e-service checked, its sector identifier URI fetched (no transaction)."""
-    return await client_service.check_client(new_client(_submitted(form)), runtime.settings)
+    new = client_form.new_client(client_form.submitted(form))
+    return await client_service.check_client(new, runtime.settings)
 
 
 def _register(call: Call) -> Response:
@@ -195,7 +112,8 @@ def _register(call: Call) -> Response:
 
 
 def _register_refused(call: Call, error: ServiceError) -> Response:
-    return _wizard(call, _submitted(call.form), reason(call, error), 400)
+    values = client_form.submitted(call.form)
+    return _wizard(call, values, [(client_form.field_of(error, values), reason(call, error))], 400)
 
 
 def _secret_page(call: Call, registered: client_service.Registered, title: str) -> Response:
@@ -224,30 +142,58 @@ register_submit = admin_view(
 # One e-service ----------------------------------------------------------------------------------
 
 
+def _last_change(call: Call, client_id: str) -> Event | None:
+    """This administrator's latest change of the e-service, as the audit log records it."""
+    return call.db.scalar(
+        select(Event)
+        .where(
+            Event.type == "admin.client_updated",
+            Event.client_id == client_id,
+            Event.actor == call.admin.actor,
+        )
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+
+
 def _detail(call: Call) -> Response:
-    client = client_service.get_client(call.db, str(call.request.path_params["client_id"]))
+    client = client_service.get_client(call.db, _client_id(call))
     code = call.query("done")
+    change: list[Detail] | None = None  # what the administrator just changed
+    if code == UNCHANGED:
+        change = []
+    elif code == UPDATED:
+        event = _last_change(call, client.client_id)
+        change = reader(call.request).details(event.data) if event is not None else None
     return show(
         call,
         "admin/client.html",
         {
             "title": N_("E-service"),
             "client": client_service.describe(client),
+            "created_at": client.created_at,
+            "labels": FIELDS,
+            "subject_labels": SUBJECT_TYPES,
             "notice": NOTICES.get(code),
+            "change": change,
             "secret_based": client.token_endpoint_auth_method in client_service.SECRET_METHODS,
         },
     )
 
 
+def _subject(call: Call) -> Subject:
+    client = client_service.get_client(call.db, _client_id(call))
+    return Subject(client.name, detail_path(client.client_id), {"name": client.name})
+
+
 def _rotate(call: Call) -> Response:
-    client_id = str(call.request.path_params["client_id"])
-    registered = client_service.rotate_secret(call.db, client_id, actor=call.admin.actor)
+    registered = client_service.rotate_secret(call.db, _client_id(call), actor=call.admin.actor)
     return _secret_page(call, registered, N_("New client secret"))
 
 
-def _set_disabled(disabled: bool) -> Any:
+def _set_disabled(disabled: bool) -> Callable[[Call], Response]:
     def action(call: Call) -> Response:
-        client_id = str(call.request.path_params["client_id"])
+        client_id = _client_id(call)
         client_service.set_disabled(call.db, client_id, disabled, actor=call.admin.actor)
         return done(detail_path(client_id), "disabled" if disabled else "enabled")
 
@@ -255,6 +201,25 @@ def _set_disabled(disabled: bool) -> Any:
 
 
 client_page = admin_view(_detail)
-rotate_secret = admin_view(_rotate, back=_back_to_detail)
-disable_client = admin_view(_set_disabled(True), back=_back_to_detail)
+# An action that cannot be undone is confirmed first, on a page at its own address (GET).
+confirm_rotate_secret = confirmation(
+    N_("Issue a new client secret?"),
+    N_(
+        "The current secret stops working at once: %(name)s cannot get tokens until it uses"
+        " the new one, which is shown once on the next page."
+    ),
+    N_("Issue a new secret"),
+    _subject,
+)
+rotate_secret = admin_view(_rotate)
+confirm_disable_client = confirmation(
+    N_("Disable the e-service?"),
+    N_(
+        "Citizens can no longer sign in to %(name)s, and every token it holds stops working"
+        " at once. Enabling it again later does not bring the tokens back."
+    ),
+    N_("Disable the e-service"),
+    _subject,
+)
+disable_client = admin_view(_set_disabled(True))
 enable_client = admin_view(_set_disabled(False), back=_back_to_detail)

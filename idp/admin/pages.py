@@ -1,4 +1,6 @@
-"""What every admin page shares: the access check, one transaction, the frame, pagination.
+"""What every admin page shares: the access check, one transaction, the frame (the console's
+sections, done-messages, errors), pagination, and the confirmation of an action that cannot be
+undone.
 
 Every action of the console (a POST: registering an e-service, rotating a secret or a key,
 disabling or enabling, unlocking, resetting a second factor, ending sessions, ...) yields a
@@ -8,7 +10,7 @@ credential or changes who may do what, so `admin_view` asks each for a fresh sig
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +21,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.admin.access import Admin, require_admin, safe_return
+from idp.admin.access import HOME, Admin, require_admin, safe_return
 from idp.csrf import verify_csrf
 from idp.i18n import N_, gettext_for, negotiate
 from idp.runtime import Runtime
@@ -29,6 +31,16 @@ from idp.templating import render
 PAGE_SIZE = 20
 MAX_FIELD = 4000
 SAFE_METHODS = frozenset({"GET", "HEAD"})  # read only: no fresh sign-in needed
+# The console's sections, in the service navigation of every page.
+SECTIONS = (
+    (HOME, N_("Overview")),
+    ("/admin/clients", N_("E-services")),
+    ("/admin/citizens", N_("Citizens")),
+    ("/admin/keys", N_("Signing keys")),
+    ("/admin/audit", N_("Audit log")),
+    ("/admin/indicators", N_("Indicators")),
+    ("/admin/security-reports", N_("Security reports")),
+)
 
 
 def form_field(form: FormData | None, name: str, limit: int = MAX_FIELD) -> str:
@@ -68,7 +80,9 @@ class Call:
 
 
 View = Callable[[Call], Response]
-Prepare = Callable[[FormData | None, Runtime], Awaitable[Any]]
+# Makes the form into what the view writes, given the form, the runtime and the path parameters
+# (e.g. the e-service a change is for).
+Prepare = Callable[[FormData | None, Runtime, Mapping[str, str]], Awaitable[Any]]
 
 
 def current_page(request: Request) -> int:
@@ -77,29 +91,104 @@ def current_page(request: Request) -> int:
 
 
 def pagination(request: Request, total: int, page_number: int) -> dict[str, Any]:
-    """Links to the previous and next pages, keeping the other query parameters."""
+    """Links to the previous and next pages and to the pages around this one (`items`: the
+    first, the last and this one's neighbours, `None` for the gaps), keeping the other query
+    parameters."""
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     others = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
 
     def link(number: int) -> str:
         return f"{request.url.path}?{urlencode([*others, ('page', str(number))])}"
 
+    near = {1, pages, page_number - 1, page_number, page_number + 1}
+    items: list[dict[str, Any] | None] = []
+    last = 0
+    for number in sorted(n for n in near if 1 <= n <= pages):
+        if number - last > 1:
+            items.append(None)
+        items.append({"number": number, "href": link(number), "current": number == page_number})
+        last = number
     return {
         "page": page_number,
         "pages": pages,
         "total": total,
         "previous": link(page_number - 1) if page_number > 1 else None,
         "next": link(page_number + 1) if page_number < pages else None,
+        "items": items if pages > 1 else [],
     }
 
 
+def translator(request: Request) -> Callable[..., str]:
+    """`_(message, **values)` in the language of the page."""
+    return gettext_for(negotiate(request))
+
+
+def navigation(request: Request) -> list[dict[str, Any]]:
+    """The console's sections for the service navigation, the one this page is in marked."""
+    _ = translator(request)
+    here = request.url.path
+    items = []
+    for path, text in SECTIONS:
+        inside = path != HOME and here.startswith(f"{path}/")
+        items.append({"text": _(text), "href": path, "current": here == path, "active": inside})
+    return items
+
+
 def show(call: Call, template: str, context: dict[str, Any], *, status_code: int = 200) -> Response:
-    return render(
-        call.request,
-        template,
-        {"admin": call.admin, "notice": None, "problem": None, **context},
-        status_code=status_code,
-    )
+    """A console page: the sections, the administrator, a done-message (`notice`, a message
+    id) and the errors (`errors`: [(field id, message)], or `problem`: one message that names
+    no field)."""
+    problem = context.get("problem")
+    values = {
+        "admin": call.admin,
+        "notice": None,
+        "problem": None,
+        "errors": [("", problem)] if problem else [],
+        "navigation": navigation(call.request),
+        "navigation_label": translator(call.request)(N_("Administration")),
+        **context,
+    }
+    return render(call.request, template, values, status_code=status_code)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an action that cannot be undone is about: its name (shown above the question),
+    the page to go back to, and the values of the warning's message."""
+
+    name: str
+    back: str
+    values: Mapping[str, Any]
+
+
+def confirmation(
+    title: str, warning: str, button: str, about: Callable[[Call], Subject]
+) -> Callable[[Request], Awaitable[Response]]:
+    """The page before an action that cannot be undone, served by GET at the action's own
+    address: the question (`title`), what will happen (`warning`, a message id filled with the
+    subject's values), a warning-styled `button` that POSTs to this very address (its query
+    included), and the way back. `about` finds the subject (or refuses: NotFound, ...). The
+    page asks for a fresh sign-in, as the action will, so that the decision is not lost on the
+    way; an action refused for want of one comes back here after the sign-in."""
+
+    def page(call: Call) -> Response:
+        subject = about(call)
+        query = f"?{call.request.url.query}" if call.request.url.query else ""
+        return show(
+            call,
+            "admin/confirm.html",
+            {
+                "title": title,
+                "subject": subject.name,
+                "warning": warning,
+                "values": subject.values,
+                "button": button,
+                "action": f"{call.request.url.path}{query}",
+                "cancel": subject.back,
+            },
+        )
+
+    return admin_view(page, fresh=True)
 
 
 def done(location: str, code: str) -> Response:
@@ -112,7 +201,7 @@ def done(location: str, code: str) -> Response:
 
 def reason(call: Call, error: ServiceError) -> str:
     """Why an action was refused, in the language of the page."""
-    return error.translated(gettext_for(negotiate(call.request)))
+    return error.translated(translator(call.request))
 
 
 def refused(call: Call, error: ServiceError) -> Response:
@@ -137,8 +226,8 @@ def admin_view(
     403), then `view` in one transaction. A refused action (ServiceError) is shown by
     `on_error`. With `prepare`, the form is first made into what `view` writes
     (`call.prepared`) once the administrator is known, outside any transaction: work that must
-    not hold the database, such as fetching a document an e-service publishes; its refusal is
-    shown by `on_error` too.
+    not hold the database, such as fetching a document an e-service publishes; it is given the
+    form, the runtime and the path parameters, and its refusal is shown by `on_error` too.
 
     Every action (any method but GET and HEAD) needs an authentication at most
     `admin_reauth_seconds` old; an older one signs in again first, and nothing is done (nor
@@ -151,19 +240,18 @@ def admin_view(
             verify_csrf(request, form)
         if back is not None:
             return_to = back(request)
-        elif request.method == "GET":
+        else:  # a POST returns to the page of its own address: the form, or its confirmation
             query = f"?{request.url.query}" if request.url.query else ""
             return_to = f"{request.url.path}{query}"
-        else:
-            return_to = request.url.path
         return_to = safe_return(return_to)
         prepared: Any = None
         if prepare is not None:
             elsewhere = await run_in_threadpool(_not_admin, request, return_to)
             if elsewhere is not None:
                 return elsewhere
+            path = {name: str(value) for name, value in request.path_params.items()}
             try:
-                prepared = await prepare(form, request.app.state.runtime)
+                prepared = await prepare(form, request.app.state.runtime, path)
             except ServiceError as error:
                 prepared = error
         return await run_in_threadpool(_run, request, form, return_to, prepared)

@@ -145,10 +145,15 @@ def user_claims(user: User, names: list[str]) -> dict[str, Any]:
 def sector_of(client: Client) -> str:
     """The sector of a pairwise e-service: the host of its `sector_identifier_uri`, else the
     one host of its redirect URIs (registration makes sure there is exactly one)."""
-    if client.sector_identifier_uri:
-        return (urlsplit(client.sector_identifier_uri).hostname or "").lower()
-    hosts = sorted({(urlsplit(uri).hostname or "").lower() for uri in client.redirect_uris})
-    return hosts[0] if hosts else client.client_id
+    return sector(client.sector_identifier_uri, client.redirect_uris, client.client_id)
+
+
+def sector(sector_identifier_uri: str | None, redirect_uris: list[str], client_id: str) -> str:
+    """The sector of an e-service with this metadata (see `sector_of`)."""
+    if sector_identifier_uri:
+        return (urlsplit(sector_identifier_uri).hostname or "").lower()
+    hosts = sorted({(urlsplit(uri).hostname or "").lower() for uri in redirect_uris})
+    return hosts[0] if hosts else client_id
 
 
 def subject_for(db: Session, user: User, client: Client) -> str:

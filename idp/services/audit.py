@@ -15,6 +15,7 @@ from idp import events
 from idp.audit import chain, integrity
 from idp.config import Settings
 from idp.db.models import Event
+from idp.i18n import N_
 from idp.services.errors import InvalidInput
 
 MAX_PAGE = 200
@@ -31,13 +32,15 @@ def parse_instant(value: str | None, *, end_of_day: bool = False) -> datetime | 
         try:
             day = date.fromisoformat(text)
         except ValueError:
-            raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)") from None
+            raise InvalidInput(N_("'%(value)s' is not a date (YYYY-MM-DD)"), value=text) from None
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return start + timedelta(days=1) if end_of_day else start
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD) or a date-time") from None
+        raise InvalidInput(
+            N_("'%(value)s' is not a date (YYYY-MM-DD) or a date-time"), value=text
+        ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -57,7 +60,7 @@ class Filters:
 def _filtered(statement: Select[Any], filters: Filters) -> Select[Any]:
     if filters.type:
         if not EVENT_TYPE.fullmatch(filters.type):
-            raise InvalidInput("event type may hold only a-z, 0-9, '_' and '.'")
+            raise InvalidInput(N_("event type may hold only a-z, 0-9, '_' and '.'"))
         if filters.type.endswith("."):
             statement = statement.where(Event.type.startswith(filters.type, autoescape=True))
         else:

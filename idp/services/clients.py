@@ -20,7 +20,7 @@ from idp import events
 from idp.config import Settings
 from idp.db.models import AccessToken, Client, RefreshToken, TokenGrant
 from idp.i18n import N_, N_n
-from idp.oauth.claims import CLAIM_SCOPE
+from idp.oauth.claims import CLAIM_SCOPE, sector, sector_of
 from idp.oauth.keys import SUPPORTED_ALGS as SIGNING_ALGS
 from idp.oauth.scopes import KNOWN_SCOPES, RESTRICTED_SCOPES
 from idp.oauth.uris import InvalidURI, validate_uri
@@ -558,6 +558,20 @@ def _audited(name: str, value: Any) -> Any:
         {"kid": raw.get("kid"), "thumbprint": key.thumbprint()}
         for raw, key in zip(value["keys"], keys, strict=True)
     ]
+
+
+def subjects_change(current: Client, checked: CheckedClient) -> bool:
+    """Whether `checked` (changes to the e-service `current`, from `check_client`) would give
+    citizens other subject identifiers (`sub`) at the e-service: a change between public and
+    pairwise, or a pairwise e-service's move to another sector. It would then no longer
+    recognise the citizens it knew."""
+    fields = checked.fields
+    if fields["subject_type"] != current.subject_type:
+        return True
+    if current.subject_type != "pairwise":
+        return False
+    after = sector(fields["sector_identifier_uri"], fields["redirect_uris"], current.client_id)
+    return after != sector_of(current)
 
 
 def revoke_tokens(session: Session, client_id: str, *, reason: str = "client_disabled") -> int:

@@ -21,7 +21,7 @@ from idp.db.models import Client, Event, User
 from idp.runtime import Runtime
 from idp.services import Conflict
 from idp.services import clients as client_service
-from tests.admin.conftest import Console
+from tests.admin.conftest import Console, changes_shown
 from tests.conftest import make_settings
 from tests.hosts import Documents
 from tests.protocol.conftest import (
@@ -212,11 +212,16 @@ def test_the_audit_shows_each_changed_field_before_and_after(
             "redirect_uris": {"before": [TAX], "after": [TAX, LAND]},
         }
     }
-    # The console's audit page shows the same.
-    page = console.open(admin, "/admin/audit?type=admin.client_updated")
+    # The console's audit page shows the same, as fields: "before → after".
+    page = console.open(admin, "/admin/audit?type=admin.client_updated&lang=en")
     assert page.status_code == 200
-    assert "admin.client_updated" in page.text and "Tax office" in page.text
-    assert "&#34;before&#34;" in page.text or '"before"' in page.text
+    assert "admin.client_updated" in page.text
+    assert changes_shown(page.text) == {
+        "Name": ("Tax service", "Tax office"),
+        "Logo URL": ("https://tax.example.am/logo.png", "none"),
+        "Redirect URIs": (TAX, f"{TAX}, {LAND}"),
+    }
+    assert "&#34;before&#34;" not in page.text  # not the stored JSON
 
 
 # What the e-service may do afterwards ----------------------------------------------------------

@@ -124,6 +124,7 @@ def test_a_form_without_its_csrf_token_is_refused(
         assert db.scalar(select(Client).where(Client.name == "Forged")) is None
 
 
+SECRET = r'<code class="idp-secret" id="client-secret">([^<]+)</code>'
 WIZARD = {
     "name": "Land registry",
     "logo_uri": "https://land.example.am/logo.png",
@@ -196,7 +197,7 @@ def test_the_wizard_registers_an_e_service_and_shows_its_secret_once(
     )
     assert sent.status_code == 200, sent.text
     assert sent.headers["cache-control"] == "no-store"
-    secret = re.search(r'<code class="secret">([^<]+)</code>', sent.text)
+    secret = re.search(SECRET, sent.text)
     assert secret is not None
     with runtime.db.read() as db:
         client = db.scalar(select(Client).where(Client.name == "Land registry"))
@@ -223,9 +224,10 @@ def test_rotating_a_secret_shows_the_new_one_once(
 ) -> None:
     add_client(runtime)
     detail = console.open(admin, "/admin/clients/tax")
-    sent = console.post_form(detail, "/admin/clients/tax/rotate-secret")
+    assert 'href="/admin/clients/tax/rotate-secret"' in detail.text
+    sent = console.confirm("/admin/clients/tax/rotate-secret")
     assert sent.status_code == 200
-    secret = re.search(r'<code class="secret">([^<]+)</code>', sent.text)
+    secret = re.search(SECRET, sent.text)
     assert secret is not None
     with runtime.db.read() as db:
         client = db.scalar(select(Client).where(Client.client_id == "tax"))
@@ -236,19 +238,22 @@ def test_disabling_an_e_service_asks_for_a_fresh_sign_in(
     console: Console, admin: Citizen, runtime: Runtime
 ) -> None:
     add_client(runtime)
-    detail = console.open(admin, "/admin/clients/tax")
+    console.open(admin, "/admin/clients/tax")
+    confirmation = console.get("/admin/clients/tax/disable")
     console.age_session(runtime.settings.admin_reauth_seconds + 60)
-    sent = console.post_form(detail, "/admin/clients/tax/disable")
+    sent = console.post_form(confirmation, "/admin/clients/tax/disable")
     assert sent.status_code == 303
     assert sent.headers["location"].startswith("/login/")
     with runtime.db.read() as db:
         client = db.scalar(select(Client).where(Client.client_id == "tax"))
         assert client is not None and not client.disabled
-    # The password page asks again even though the session is live (force_login).
+    # The password page asks again even though the session is live (force_login); then the
+    # confirmation comes back, so that the decision is not lost.
     again = console.sign_in(admin, sent, step=1)
-    detail = console.follow(again)
-    assert str(detail.url).endswith("/admin/clients/tax")
-    done = console.post_form(detail, "/admin/clients/tax/disable")
+    confirmation = console.follow(again)
+    assert str(confirmation.url).endswith("/admin/clients/tax/disable")
+    assert "govuk-button--warning" in confirmation.text
+    done = console.post_form(confirmation, "/admin/clients/tax/disable")
     assert done.status_code == 303
     assert done.headers["location"] == "/admin/clients/tax?done=disabled"
     shown = console.get(done.headers["location"])
@@ -271,15 +276,18 @@ def test_managing_a_citizen(
     assert detail.status_code == 200
     assert "anahit@example.am" in detail.text
     assert "argon2" not in detail.text
-    for action, code in [
-        ("unlock", "unlocked"),
-        ("end-sessions", "sessions_ended"),
-        ("reset-second-factor", "second_factor_reset"),
-        ("disable", "disabled"),
-        ("enable", "enabled"),
+    for action, code, confirmed in [
+        ("unlock", "unlocked", False),
+        ("end-sessions", "sessions_ended", True),
+        ("reset-second-factor", "second_factor_reset", True),
+        ("disable", "disabled", True),
+        ("enable", "enabled", False),
     ]:
-        page = console.get("/admin/citizens/anahit")
-        sent = console.post_form(page, f"/admin/citizens/anahit/{action}")
+        path = f"/admin/citizens/anahit/{action}"
+        if confirmed:
+            sent = console.confirm(path)
+        else:
+            sent = console.post_form(console.get("/admin/citizens/anahit"), path)
         assert sent.status_code == 303, (action, sent.text)
         assert sent.headers["location"] == f"/admin/citizens/anahit?done={code}"
     with runtime.db.read() as db:
@@ -295,6 +303,7 @@ def test_managing_a_citizen(
         "admin.user_enabled",
     } <= types
     assert console.get("/admin/citizens/nobody-here").status_code == 404
+    assert console.get("/admin/citizens/nobody-here/disable").status_code == 404
 
 
 def test_disabling_a_citizen_ends_their_sessions(
@@ -305,8 +314,8 @@ def test_disabling_a_citizen_ends_their_sessions(
     assert isinstance(client, TestClient)
     other = Console(TestClient(client.app, base_url=runtime.settings.issuer), runtime)
     assert other.open(citizen, "/admin/").status_code == 403  # the citizen has a session
-    page = console.open(admin, "/admin/citizens/anahit")
-    assert console.post_form(page, "/admin/citizens/anahit/disable").status_code == 303
+    console.open(admin, "/admin/citizens/anahit")
+    assert console.confirm("/admin/citizens/anahit/disable").status_code == 303
     with runtime.db.read() as db:
         live = db.scalars(
             select(SsoSession).where(
@@ -316,21 +325,42 @@ def test_disabling_a_citizen_ends_their_sessions(
     assert live == []
 
 
+def _kids(runtime: Runtime, status: str) -> list[str]:
+    return [s.key.kid for s in key_service.list_keys(runtime.keyring) if s.status == status]
+
+
 def test_keys_rotate_and_retire(console: Console, admin: Citizen, runtime: Runtime) -> None:
     page = console.open(admin, "/admin/keys")
-    before = len(re.findall(r"<tr><td><code>", page.text))
-    sent = console.post_form(page, "/admin/keys/rotate", {"alg": "ES256", "immediately": ""})
+    before = page.text.count('class="govuk-summary-card"')
+    sent = console.post_form(page, "/admin/keys/rotate", {"alg": "ES256"})
     assert sent.headers["location"] == "/admin/keys?done=rotated"
     page = console.get(sent.headers["location"])
-    assert len(re.findall(r"<tr><td><code>", page.text)) == before + 1
-    upcoming = re.search(r"<tr><td><code>([^<]+)</code></td><td>ES256</td><td>next</td>", page.text)
-    assert upcoming is not None
-    sent = console.post_form(page, f"/admin/keys/{upcoming.group(1)}/retire")
+    assert page.text.count('class="govuk-summary-card"') == before + 1
+    (upcoming,) = _kids(runtime, "next")
+    assert f'href="/admin/keys/{upcoming}/retire"' in page.text
+    sent = console.confirm(f"/admin/keys/{upcoming}/retire")
     assert sent.headers["location"] == "/admin/keys?done=retired"
     assert "no longer signs" in console.get(sent.headers["location"]).text
     bad = console.post_form(console.get("/admin/keys"), "/admin/keys/rotate", {"alg": "HS256"})
     assert bad.status_code == 400
     assert "HS256" in bad.text
+    assert console.get("/admin/keys/no-such-key/retire").status_code == 404
+
+
+def test_a_compromised_key_is_replaced_at_once_after_a_confirmation(
+    console: Console, admin: Citizen, runtime: Runtime
+) -> None:
+    page = console.open(admin, "/admin/keys")
+    # The keys page asks for the algorithm, then the confirmation page says what happens.
+    assert re.search(r'<form method="get" action="/admin/keys/rotate-now"', page.text)
+    active = set(_kids(runtime, "active"))
+    sent = console.confirm("/admin/keys/rotate-now?alg=ES256")
+    assert sent.headers["location"] == "/admin/keys?done=rotated_now"
+    (new,) = set(_kids(runtime, "active")) - active
+    assert [s.key.alg for s in key_service.list_keys(runtime.keyring) if s.key.kid == new] == [
+        "ES256"
+    ]
+    assert console.get("/admin/keys/rotate-now?alg=HS256").status_code == 400
 
 
 def test_rotating_keys_asks_for_a_fresh_sign_in(
@@ -374,7 +404,18 @@ def test_the_console_speaks_each_language(
 
 # Every action of the console needs a fresh sign-in ----------------------------------------------
 
-ACTIONS = [  # each POST of the console, in an order in which each one works
+EDIT = {  # the edit form of `add_client`'s e-service, its name changed
+    "original": "",
+    "name": "Tax office",
+    "redirect_uris": "https://tax.example.am/callback",
+    "auth_method": "client_secret_basic",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "scopes": ["openid", "profile"],
+    "subject_type": "public",
+    "access_token_format": "opaque",
+}
+ACTIONS: list[tuple[str, dict[str, str | list[str]]]] = [  # each POST of the console, in an order
+    # in which each one works
     ("/admin/clients/new", WIZARD),
     ("/admin/clients/tax/rotate-secret", {}),
     ("/admin/clients/tax/disable", {}),
@@ -384,7 +425,9 @@ ACTIONS = [  # each POST of the console, in an order in which each one works
     ("/admin/citizens/anahit/reset-second-factor", {}),
     ("/admin/citizens/anahit/disable", {}),
     ("/admin/citizens/anahit/enable", {}),
+    ("/admin/clients/tax/edit", EDIT),
     ("/admin/keys/rotate", {"alg": "ES256"}),
+    ("/admin/keys/rotate-now?alg=RS256", {}),
     ("/admin/keys/some-kid/retire", {}),  # the key just rotated in
 ]
 
@@ -408,7 +451,8 @@ def test_every_console_action_asks_for_a_fresh_sign_in_first(
 ) -> None:
     add_client(runtime)
     posts = [path for method, path in admin_urls() if method == "POST"]
-    assert sorted(posts) == sorted(path for path, _ in ACTIONS)  # a new action is listed here
+    listed = sorted(path.split("?")[0] for path, _ in ACTIONS)
+    assert sorted(posts) == listed  # a new action is listed here
     console.open(admin, "/admin/")
     csrf_token = console_token(console)
     console.age_session(runtime.settings.admin_reauth_seconds + 60)

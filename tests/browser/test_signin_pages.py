@@ -35,7 +35,8 @@ VIEWPORTS: dict[str, dict[str, Any]] = {
 # Forms whose action cannot be undone (ending sessions, revoking, disabling, ...): the buttons
 # of such a form on the page that are not GOV.UK's warning button.
 UNWARNED_DESTRUCTIVE_BUTTONS = r"""() => {
-  const destructive = /\/(end|end-all|revoke|disable|retire|not-me|reset-second-factor)$/;
+  const destructive =
+    /\/(end|end-all|end-sessions|revoke|disable|retire|not-me|reset-second-factor|rotate-secret|rotate-now)$/;
   return Array.from(document.querySelectorAll('form[method=post]'))
     .filter((form) => destructive.test(new URL(form.action).pathname))
     .flatMap((form) => Array.from(form.querySelectorAll('button:not([type=button])')))
