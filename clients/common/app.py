@@ -138,7 +138,13 @@ def create_rp_app(settings: RPSettings, look: Look, auth: ClientAuth) -> Starlet
         response = templates.TemplateResponse(
             request,
             name,
-            {"service": settings.name, "look": look, "when": _when, **context},
+            {
+                "service": settings.name,
+                "look": look,
+                "when": _when,
+                "account_url": f"{settings.issuer}/account",
+                **context,
+            },
             status_code=status_code,
         )
         response.headers["Cache-Control"] = "no-store"

@@ -381,6 +381,9 @@ def test_every_account_page_in_every_language(
         page.wait_for_url(f"{stack.provider.url}/account")
         page.goto(f"{stack.elicensing.url}/login")
         page.wait_for_url(f"{stack.elicensing.url}/")
+        # The e-service links back to the account.
+        page.get_by_role("link", name="Your National digital identity account").click()
+        page.wait_for_url(f"{stack.provider.url}/account")
         pages = AccountPages(tab, stack)
 
         # What needs a recent sign-in first.
