@@ -50,6 +50,7 @@ def test_demo_starts_the_provider_and_both_eservices(tmp_path: Path) -> None:
         printed = log.read_text()
         assert re.search(r"username demo\s+password \S{8,}", printed)
         assert "http://localhost:8001" in printed and "http://localhost:8002" in printed
+        assert re.search(r"Your account\s+http://localhost:8000/account\n", printed)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(20)
