@@ -251,6 +251,7 @@ def banner(runtime: Runtime, creds: DemoCredentials, *, listening: int | None = 
         "  National digital-identity provider: demo",
         f"  Provider          {provider}",
         f"  Discovery         {issuer}/.well-known/openid-configuration",
+        f"  Your account      {issuer}/account",
         "",
         f"  Demo citizen      username {creds.username}   password {creds.password}",
         f"  One-time codes    add this key to an authenticator app: {creds.totp_secret}",

@@ -2,7 +2,8 @@
 
 Every page gets: `locale`, `_()` (translate, with `%(name)s` values), `_n()` (translate a
 message with a number: singular, plural, the number, values), `csrf_field()`,
-`languages` (for the language switch), `lang_url(code)`, `static(path)` and `time_zone`; the
+`languages` (for the language switch), `lang_url(code)`, `static(path)`, `time_zone` and
+`signed_in` (the browser sends a session cookie: the header links to the account); the
 filters `datetime` and `date` (`idp/datetimes.py`); `error_for(errors, field)` and
 `error_list(errors)`, which turn a page's `errors` ([(field id, message)]) into what GOV.UK's
 form macros and error summary take. The layout and its blocks: `templates/base.html`.
@@ -39,6 +40,7 @@ from starlette.responses import HTMLResponse
 from starlette.types import Receive, Scope, Send
 
 from idp import csrf, datetimes, i18n
+from idp.auth.sessions import has_cookie
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = TEMPLATES_DIR / "static"
@@ -137,6 +139,12 @@ def time_zone(request: Request) -> ZoneInfo:
     return zone
 
 
+def signed_in(request: Request) -> bool:
+    """Whether to offer the link to the account: a session cookie is present. Decided from
+    the cookie alone, on every page, with no database query."""
+    return has_cookie(request, request.app.state.runtime.settings)
+
+
 def page_context(request: Request, locale: str) -> dict[str, Any]:
     return {
         "request": request,
@@ -148,6 +156,7 @@ def page_context(request: Request, locale: str) -> dict[str, Any]:
         "lang_url": lambda code: lang_url(request, code),
         "static": lambda path: f"/static/{path}",
         "time_zone": time_zone(request),
+        "signed_in": signed_in(request),
     }
 
 

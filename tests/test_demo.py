@@ -103,6 +103,7 @@ def test_demo_starts_the_provider_and_both_eservices_then_says_where(tmp_path: P
         assert f"Provider          http://localhost:{port}\n" in banner
         assert f"e-licensing       http://localhost:{port + 1} " in banner
         assert f"e-justice         http://localhost:{port + 2} " in banner
+        assert f"Your account      http://localhost:{port}/account\n" in banner
         # The banner comes last: every start-up line of the three servers is before it.
         before = printed[: printed.index(BANNER)]
         assert "Application startup complete" in before and "Uvicorn running" in before

@@ -133,7 +133,13 @@ def create_rp_app(settings: RPSettings, look: Look, auth: ClientAuth) -> Starlet
         response = templates.TemplateResponse(
             request,
             name,
-            {"service": settings.name, "look": look, **DISPLAY, **context},
+            {
+                "service": settings.name,
+                "look": look,
+                "account_url": f"{settings.issuer}/account",
+                **DISPLAY,
+                **context,
+            },
             status_code=status_code,
         )
         response.headers["Cache-Control"] = "no-store"

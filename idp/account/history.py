@@ -4,6 +4,7 @@ their data, read from the events (their own only)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.db.models import Client, Event
+from idp.oauth.claims import CLAIM_LABELS
 
 TYPES = ("signin.completed", "userinfo.released", "consent.granted", "consent.revoked")
 PAGE_SIZE = 50
@@ -57,6 +59,13 @@ def device(user_agent: str | None) -> Device | None:
     return Device(browser, system, None if browser or system else user_agent[:60])
 
 
+def citizen_claims(names: Iterable[str]) -> list[str]:
+    """The claims among `names` a citizen reads about, in the consent page's order: the
+    protocol's own (`sub`, ...) are left out."""
+    wanted = set(names)
+    return [name for name in CLAIM_LABELS if name in wanted]
+
+
 @dataclass
 class Entry:
     id: int
@@ -69,6 +78,11 @@ class Entry:
     methods: list[str]
     sso: bool | None
     device: Device | None
+
+    @property
+    def released(self) -> list[str]:
+        """The claims of this entry a citizen reads about (see `citizen_claims`)."""
+        return citizen_claims(self.claims)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,7 +99,8 @@ class Entry:
         }
 
 
-def _entry(event: Event, names: dict[str, str]) -> Entry:
+def entry(event: Event, names: dict[str, str]) -> Entry:
+    """One event as an entry of the history; `names`: the e-services' names by client id."""
     data = event.data or {}
     claims = data.get("claims") or []
     return Entry(
@@ -115,7 +130,7 @@ def entries(db: Session, user_id: int, *, limit: int, offset: int = 0) -> list[E
         .offset(offset)
     )
     names = client_names(db)
-    return [_entry(event, names) for event in db.scalars(query)]
+    return [entry(event, names) for event in db.scalars(query)]
 
 
 def find(db: Session, user_id: int, event_id: int) -> Event | None:

@@ -1,4 +1,5 @@
-"""What every account page shares: CSRF on POST, the signed-in citizen, one transaction."""
+"""What every account page shares: CSRF on POST, the signed-in citizen, one transaction, and
+the words for assurance levels, sign-in methods and claims."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp import i18n
 from idp.account.access import Citizen, require_citizen, safe_return
+from idp.auth.assurance import ACR_LABELS, AMR_LABELS
 from idp.csrf import verify_csrf
+from idp.logout.views import CONFIRM as SIGN_OUT
+from idp.oauth.claims import CLAIM_LABELS
 from idp.runtime import Runtime
 from idp.templating import render
 
@@ -36,12 +41,25 @@ class Call:
         return value[:limit] if isinstance(value, str) else ""
 
 
+def translator(call: Call) -> Callable[..., str]:
+    """`_()` in the page's language, for what a view says itself (error messages)."""
+    return i18n.gettext_for(i18n.negotiate(call.request))
+
+
 def show(call: Call, template: str, context: dict[str, Any], *, status_code: int = 200) -> Response:
-    notice = call.request.query_params.get("done", "")[:40]
     return render(
         call.request,
         template,
-        {"citizen": call.citizen, "done": notice, "errors": [], **context},
+        {
+            "citizen": call.citizen,
+            "errors": [],
+            "notice": None,
+            "acr_labels": ACR_LABELS,
+            "amr_labels": AMR_LABELS,
+            "claim_labels": CLAIM_LABELS,
+            "sign_out": SIGN_OUT,
+            **context,
+        },
         status_code=status_code,
     )
 

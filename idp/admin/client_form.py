@@ -232,12 +232,13 @@ def field_of(error: ServiceError, fields: Values) -> str:
     """The id of the form's field `error` is about ("" when it names none of `fields`)."""
     kind = error.values.get("kind")
     named = error.values.get("field")
+    message = error.message if isinstance(error.message, str) else error.message.singular
     if kind in _URI_KINDS:
         found = _URI_KINDS[str(kind)]
     elif isinstance(named, str):
         found = _SERVICE_FIELDS.get(named, named)
-    elif error.message.startswith("sector identifier URI"):
+    elif message.startswith("sector identifier URI"):
         found = "sector_identifier_uri"
     else:
-        found = _MESSAGES.get(error.message, "")
+        found = _MESSAGES.get(message, "")
     return found if found in fields else ""

@@ -7,12 +7,23 @@
 
 from __future__ import annotations
 
+from idp.i18n import N_
+
 ACR_VALUES = ("low", "substantial", "high")
 
 # RFC 8176 method values this provider records.
 KNOWLEDGE = frozenset({"pwd"})
 ONE_TIME = frozenset({"otp"})
 HARDWARE = frozenset({"hwk"})
+
+# What a citizen reads for each level and method (message ids, translated where shown).
+ACR_LABELS = {"low": N_("Low"), "substantial": N_("Substantial"), "high": N_("High")}
+AMR_LABELS = {
+    "pwd": N_("Password"),
+    "otp": N_("One-time code"),
+    "hwk": N_("Security key"),
+    "mfa": N_("Two-step sign-in"),
+}
 
 
 def acr_for_amr(amr: list[str]) -> str:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -64,6 +65,13 @@ def generate(session: Session, user_id: int) -> list[str]:
         session.add(RecoveryCode(user_id=user_id, salt=salt, code_hash=_hash(salt, code)))
     session.flush()
     return codes
+
+
+def download_href(codes: list[str], heading: str) -> str:
+    """The codes as a text file to save: a `data:` address for a download link, `heading`
+    then one code a line."""
+    text = heading + "\n\n" + "\n".join(codes) + "\n"
+    return "data:text/plain;charset=utf-8," + quote(text)
 
 
 def consume(session: Session, user_id: int, code: str, *, now: datetime | None = None) -> bool:

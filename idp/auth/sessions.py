@@ -33,6 +33,13 @@ def cookie_name(settings: Settings) -> str:
     return SECURE_COOKIE if is_https(settings) else PLAIN_COOKIE
 
 
+def has_cookie(request: Request, settings: Settings) -> bool:
+    """Whether the browser sends a session cookie, without looking the session up (no database
+    query): enough to offer the link to the account on every page. The session may have ended
+    since; the account then asks to sign in."""
+    return bool(request.cookies.get(cookie_name(settings)))
+
+
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -667,8 +667,7 @@ def _recovery_codes_page(
         db, "auth.recovery_codes_generated", user_id=user.id, client_id=interaction.client_id
     )
     _ = translator(request, interaction)
-    text = _("Recovery codes for %(username)s", username=user.username) + "\n\n"
-    text += "\n".join(codes) + "\n"
+    heading = _("Recovery codes for %(username)s", username=user.username)
     return page(
         request,
         db,
@@ -677,7 +676,7 @@ def _recovery_codes_page(
         {
             "title": N_("Save your recovery codes"),
             "codes": codes,
-            "download_href": "data:text/plain;charset=utf-8," + quote(text),
+            "download_href": recovery.download_href(codes, heading),
             "action": flow.url(interaction, "recovery_codes"),
         },
     )

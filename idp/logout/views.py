@@ -152,7 +152,8 @@ async def end_session(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    """The citizen's answer on the confirmation page (or the sign-out button of our page)."""
+    """The citizen's answer on the confirmation page (or the sign-out button of our page, or
+    "Sign out" on the account's pages)."""
     form = await request.form()
     verify_csrf(request, form)
     items = [(k, v) for k, v in form.multi_items() if k in CARRIED and isinstance(v, str)]

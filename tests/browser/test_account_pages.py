@@ -27,6 +27,7 @@ from sqlalchemy import select
 from idp.db import Database
 from idp.db.models import TotpCredential, User
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Visit
+from tests.browser.test_signin_pages import UNWARNED_DESTRUCTIVE_BUTTONS, VIEWPORTS
 from tests.demo_stack import REPO, Stack
 
 ACCOUNT_PAGES = (
@@ -39,6 +40,15 @@ ACCOUNT_PAGES = (
 )
 LANGUAGES = ("hy", "en", "ru")
 TOTP_PERIOD = 30
+# The forms of the page whose action cannot be undone, by the address they post to (the
+# navigation's "Sign out" is not one: signing in again undoes it).
+IRREVERSIBLE_FORMS = r"""() => {
+  const irreversible = /\/(end|end-all|revoke|not-me|recovery-codes)$|^\/logout\/confirm$/;
+  return Array.from(document.querySelectorAll('form[method=post]'))
+    .filter((form) => !form.closest('nav'))
+    .map((form) => new URL(form.action).pathname)
+    .filter((path) => irreversible.test(path));
+}"""
 
 
 @dataclass(frozen=True)
@@ -183,55 +193,57 @@ def test_citizen_finds_everything_about_their_identity(
     tab = open_tab(phone=phone)
     page = tab.page
     page.context.add_cookies(demo_cookies)
-    page.goto(f"{stack.provider.url}/account")
+    # The account is one link away from any of the provider's pages.
+    page.goto(f"{stack.provider.url}/logout")
+    page.get_by_role("banner").get_by_role("link", name="Your account").click()
+    page.wait_for_url(f"{stack.provider.url}/account")
     assert _heading(tab) == "Your account"
     menu = page.get_by_role("navigation", name="Your account")
-    assert "Signed in as demo" in menu.inner_text()
-    profile = page.locator("dl.profile").inner_text()
-    for detail in ("Anahit", "Petrosyan", "1990-04-12", "demo.citizen@example.org"):
+    profile = page.locator("#profile").inner_text()
+    for detail in ("demo", "Anahit", "Petrosyan", "12 April 1990", "demo.citizen@example.org"):
         assert detail in profile
     tab.step("profile")
 
-    menu.get_by_role("link", name="Password", exact=True).click()
-    page.wait_for_url(f"{stack.provider.url}/account/password")
-    assert _heading(tab) == "Change your password"
+    def section(name: str, path: str, heading: str) -> None:
+        if phone and not menu.get_by_role("link", name=name, exact=True).is_visible():
+            menu.get_by_role("button", name="Menu").click()
+        menu.get_by_role("link", name=name, exact=True).click()
+        page.wait_for_url(f"{stack.provider.url}{path}")
+        assert _heading(tab) == heading
+        current = menu.locator("[aria-current=page]")
+        assert (current.text_content() or "").strip() == name
+
+    section("Password", "/account/password", "Change your password")
     for label in ("Current password", "New password", "New password again"):
         assert page.get_by_label(label, exact=True).is_visible()
     assert page.get_by_role("button", name="Change password").is_visible()
     tab.step("password")
 
-    menu.get_by_role("link", name="Second factor").click()
-    page.wait_for_url(f"{stack.provider.url}/account/security")
-    assert _heading(tab) == "Second factor and recovery codes"
+    section("Second factor", "/account/security", "Second factor and recovery codes")
     assert page.get_by_text("An authenticator app is set up.").is_visible()
-    assert page.get_by_role("link", name="Replace the authenticator app").is_visible()
+    assert page.get_by_role("button", name="Replace the authenticator app").is_visible()
     assert page.get_by_role("button", name="Make new recovery codes").is_visible()
     tab.step("second factor and recovery codes")
 
-    menu.get_by_role("link", name="Sessions").click()
-    page.wait_for_url(f"{stack.provider.url}/account/sessions")
-    assert _heading(tab) == "Where you are signed in"
-    here = page.get_by_role("row").filter(has_text="(this browser)")
+    section("Sessions", "/account/sessions", "Where you are signed in")
+    here = page.get_by_role("row").filter(has_text="This device")
     assert here.count() == 1
-    assert "Chrome" in here.inner_text()
-    assert here.get_by_role("button", name="Sign out").is_visible()
+    assert "Chrome" in here.inner_text() and "Substantial" in here.inner_text()
+    assert here.get_by_role("link", name=re.compile("^Sign out")).is_visible()
     assert page.get_by_role("button", name="Sign out everywhere").is_visible()
     tab.step("sessions")
 
-    menu.get_by_role("link", name="Connected e-services").click()
-    page.wait_for_url(f"{stack.provider.url}/account/services")
-    assert _heading(tab) == "Connected e-services"
-    licensing = page.get_by_role("region", name="e-licensing")
-    assert licensing.get_by_text("Receives").is_visible()
-    assert licensing.get_by_role("button", name="Revoke consent").is_visible()
+    section("Connected e-services", "/account/services", "Connected e-services")
+    licensing = page.get_by_role("row").filter(has_text="e-licensing")
+    assert "Email address" in licensing.inner_text()
+    assert licensing.get_by_role("link", name=re.compile("^Revoke access")).is_visible()
     tab.step("connected e-services")
 
-    menu.get_by_role("link", name="Where your identity was used").click()
-    page.wait_for_url(f"{stack.provider.url}/account/history")
-    assert _heading(tab) == "Where your identity was used"
-    signed_in = page.get_by_role("row").filter(has_text="Sign-in").filter(has_text="e-licensing")
+    section("Where your identity was used", "/account/history", "Where your identity was used")
+    signed_in = page.get_by_role("row").filter(has_text="You signed in")
+    signed_in = signed_in.filter(has_text="e-licensing")
     assert signed_in.count() >= 1
-    assert signed_in.first.get_by_role("button", name="This wasn't me").is_visible()
+    assert signed_in.first.get_by_role("link", name=re.compile("^This wasn't me")).is_visible()
     assert page.get_by_role("link", name="Export as JSON").is_visible()
     tab.step("where my identity was used")
 
@@ -247,18 +259,21 @@ def test_account_forms_work_without_javascript(
     page.goto(f"{stack.provider.url}/account")
     _sign_in(tab, stack, citizen, accessible=False)
     page.wait_for_url(f"{stack.provider.url}/account")
-    assert "Hayk" in page.locator("dl.profile").inner_text()
+    assert "Hayk" in page.locator("#profile").inner_text()
     tab.step("profile without JavaScript", accessible=False)
 
-    # A form: new recovery codes, shown once.
+    # A form after its confirmation: new recovery codes, shown once.
     page.goto(f"{stack.provider.url}/account/security")
     assert page.get_by_text("Unused recovery codes: 0").is_visible()
     page.get_by_role("button", name="Make new recovery codes").click()
+    page.wait_for_url(f"{stack.provider.url}/account/security/recovery-codes")
+    tab.step("confirm new recovery codes without JavaScript", accessible=False)
+    page.get_by_role("button", name="Make new recovery codes").click()
     assert _heading(tab) == "Your new recovery codes"
-    codes = page.locator("ul.codes code").all_inner_texts()
+    codes = page.locator("#codes li").all_inner_texts()
     assert len(codes) == 10 and all(code.strip() for code in codes)
     tab.step("new recovery codes without JavaScript", accessible=False)
-    page.get_by_role("link", name="Done").click()
+    page.get_by_role("button", name="Done").click()
     page.wait_for_url(f"{stack.provider.url}/account/security")
     assert page.get_by_text("Unused recovery codes: 10").is_visible()
 
@@ -272,14 +287,199 @@ def test_account_forms_work_without_javascript(
     assert page.get_attribute("html", "lang") == "hy"
     tab.step("sessions in Armenian without JavaScript", accessible=False)
 
-    # A form: sign out of this browser's session; the account asks to sign in again.
-    here = page.get_by_role("row").filter(has=page.locator("strong"))
+    # A form after its confirmation: sign out of this browser's session, as the provider's
+    # sign-out does; the account then asks to sign in again.
+    here = page.get_by_role("row").filter(has=page.locator(".govuk-tag--green"))
     assert here.count() == 1
-    here.locator("button[type=submit]").click()
+    here.locator("a[href$='/end']").click()
+    page.wait_for_url(re.compile(r"/account/sessions/[^/]+/end$"))
+    tab.step("confirm signing out without JavaScript", accessible=False)
+    page.locator("form button.govuk-button--warning").click()
+    page.wait_for_url(re.compile(r"/logout/done"))
+    assert page.get_attribute("html", "lang") == "hy"
+    tab.step("signed out without JavaScript", accessible=False)
+    page.goto(f"{stack.provider.url}/account")
     page.wait_for_url(re.compile(rf"^{re.escape(stack.provider.url)}/login/"))
     assert page.get_attribute("html", "lang") == "hy"
     assert page.locator("#password").is_visible()
-    tab.step("signed out without JavaScript", accessible=False)
+
+
+class AccountPages:
+    """One tab that shows account pages in the three languages and checks each: its language,
+    a heading of its own in each, axe, no sideways scroll, and any action that cannot be undone
+    on a warning button, asked for on a confirmation page of its own."""
+
+    def __init__(self, tab: Visit, stack: Stack) -> None:
+        self.tab = tab
+        self.stack = stack
+
+    def check(
+        self,
+        name: str,
+        path: str,
+        *,
+        status: int = 200,
+        confirms: str | None = None,
+        then: Callable[[str], None] | None = None,
+    ) -> None:
+        """Show `path` in each language. `confirms`: the page is the confirmation of the action
+        that POSTs there (else it has no such form at all); `then(lang)`: more checks."""
+        page = self.tab.page
+        headings = []
+        for code in LANGUAGES:
+            separator = "&" if "?" in path else "?"
+            response = page.goto(f"{self.stack.provider.url}{path}{separator}lang={code}")
+            assert response is not None and response.status == status, (name, code)
+            assert page.get_attribute("html", "lang") == code, (name, page.url)
+            headings.append(_heading(self.tab))
+            assert not page.evaluate(UNWARNED_DESTRUCTIVE_BUTTONS), (name, code)
+            forms = page.evaluate(IRREVERSIBLE_FORMS)
+            if confirms is None:
+                assert forms == [], f"{name}: acts at once, without asking first: {forms}"
+            else:
+                assert forms == [confirms], (name, forms)
+                assert page.locator(".govuk-warning-text").is_visible(), name
+                form = page.locator(f"form[action='{confirms}']")
+                assert form.locator("button.govuk-button--warning").count() == 1, name
+                assert form.locator("a.govuk-link").is_visible(), f"{name}: no way back"
+            if then is not None:
+                then(code)
+            self.tab.step(f"{name} {code}")
+        assert len(set(headings)) == 3, f"{name}: {headings}"  # each language its own words
+
+
+def _link(page: Any, selector: str) -> str:
+    href = page.locator(selector).first.get_attribute("href")
+    assert href, selector
+    return str(href)
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_every_account_page_in_every_language(
+    stack: Stack,
+    browser: Any,
+    axe_source: str,
+    viewport: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    citizen = _new_account(stack)
+    phone = viewport == "phone"
+    width = VIEWPORTS[viewport]["viewport"]["width"]
+    folder = SCREENSHOTS / re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    here = browser.new_context(**VIEWPORTS[viewport], locale="en-GB")
+    elsewhere = browser.new_context(**VIEWPORTS[viewport], locale="en-GB")
+    try:
+        # Signed in on another device, then in this browser, then to e-licensing from here.
+        other = _tab(elsewhere, axe_source, folder / "other-device", phone=phone)
+        other.page.goto(f"{stack.provider.url}/account")
+        _sign_in(other, stack, citizen, accessible=False)
+        other.page.wait_for_url(f"{stack.provider.url}/account")
+        tab = _tab(here, axe_source, folder / "pages", phone=phone)
+        page = tab.page
+        page.goto(f"{stack.provider.url}/account")
+        _sign_in(tab, stack, citizen, accessible=False)
+        page.wait_for_url(f"{stack.provider.url}/account")
+        page.goto(f"{stack.elicensing.url}/login")
+        page.wait_for_url(f"{stack.elicensing.url}/")
+        # The e-service links back to the account.
+        page.get_by_role("link", name="Your National digital identity account").click()
+        page.wait_for_url(f"{stack.provider.url}/account")
+        pages = AccountPages(tab, stack)
+
+        # What needs a recent sign-in first.
+        def replacing(lang: str) -> None:
+            assert page.locator("form button.govuk-button--warning").count() == 1
+            assert page.locator(".govuk-warning-text").is_visible()
+
+        pages.check("new authenticator app", "/account/security/totp", then=replacing)
+        pages.check("new authenticator app, wrong code", "/account/security/totp?error=code")
+        codes = "/account/security/recovery-codes"
+        pages.check("confirm new recovery codes", codes, confirms=codes)
+        headings = []
+        for code in LANGUAGES:
+            page.goto(f"{stack.provider.url}{codes}?lang={code}")
+            page.locator("form button.govuk-button--warning").click()
+            assert page.locator("#codes li").count() == 10
+            headings.append(_heading(tab))
+            tab.step(f"new recovery codes {code}")
+        assert len(set(headings)) == 3, headings
+
+        pages.check("profile", "/account")
+        pages.check("profile, password changed", "/account?done=password")
+        pages.check("password", "/account/password")
+        pages.check("password, wrong current one", "/account/password?error=current")
+        pages.check("password, not repeated", "/account/password?error=mismatch")
+        pages.check("second factor", "/account/security")
+        pages.check("second factor, app replaced", "/account/security?done=totp")
+
+        def sessions_tagged(lang: str) -> None:
+            assert page.locator(".govuk-tag--green").count() == 1  # this device
+            _no_protocol_words(page)
+
+        pages.check("sessions", "/account/sessions", then=sessions_tagged)
+        pages.check("sessions, one signed out", "/account/sessions?done=session")
+        this_one = _link(page, "tr:has(.govuk-tag--green) a[href$='/end']")
+        other_one = _link(page, "tr:not(:has(.govuk-tag--green)) a[href$='/end']")
+        pages.check("confirm signing out a device", other_one, confirms=other_one)
+        pages.check("confirm signing out here", this_one, confirms="/logout/confirm")
+        everywhere = "/account/sessions/end-all"
+        pages.check("confirm signing out everywhere", everywhere, confirms=everywhere)
+
+        pages.check("connected e-services", "/account/services")
+        pages.check("connected e-services, one revoked", "/account/services?done=revoked")
+        revoke = _link(page, "a[href$='/revoke']")
+        pages.check("confirm revoking access", revoke, confirms=revoke)
+
+        def history_fits(lang: str) -> None:
+            _no_protocol_words(page)
+            for details in page.locator("details").all():
+                details.locator("summary").click()
+            reports = page.locator("a[href$='/not-me']")
+            assert reports.count() >= 1
+            for index in range(reports.count()):
+                box = reports.nth(index).bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+        pages.check("where your identity was used", "/account/history", then=history_fits)
+        not_me = _link(page, "a[href$='/not-me']")
+        pages.check("confirm this was not me", not_me, confirms=not_me)
+        pages.check("entry not found", "/account/history/999999999/not-me", status=404)
+        pages.check("signed out everywhere", "/account/signed-out")
+        pages.check("account secured", "/account/secured")
+
+        # "Sign out" in the account's navigation: as the provider's sign-out, the session ends
+        # and e-licensing, used in this browser, is told.
+        page.goto(f"{stack.provider.url}/account?lang=en")
+        menu = page.get_by_role("navigation", name="Your account")
+        if phone:
+            menu.get_by_role("button", name="Menu").click()
+        menu.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(re.compile(r"/logout/done"))
+        assert _heading(tab) == "You have signed out"
+        assert page.get_by_role("banner").get_by_role("link", name="Your account").count() == 0
+        tab.step("signed out")
+        page.goto(stack.elicensing.url)
+        assert page.locator("#status").inner_text() == "You are not signed in."
+        page.goto(f"{stack.provider.url}/account")
+        page.wait_for_url(re.compile(rf"^{re.escape(stack.provider.url)}/login/"))
+        # The other device is still signed in.
+        other.page.goto(f"{stack.provider.url}/account/sessions")
+        assert _heading(other) == "Where you are signed in"
+    finally:
+        here.close()
+        elsewhere.close()
+
+
+# Words of the protocol a citizen should never read: event types, claim and level codes.
+PROTOCOL_WORDS = re.compile(
+    r"\b(sub|acr|amr|pwd|otp|mfa|hwk|low|substantial|high|signin\.completed|userinfo\.released"
+    r"|consent\.granted|consent\.revoked)\b"
+)
+
+
+def _no_protocol_words(page: Any) -> None:
+    text = page.locator("main").text_content() or ""
+    assert not PROTOCOL_WORDS.search(text), PROTOCOL_WORDS.search(text)
 
 
 def test_account_pages_speak_the_citizens_language(
