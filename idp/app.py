@@ -30,6 +30,7 @@ from idp.auth import reset
 from idp.auth import views as signin
 from idp.config import Settings, load_settings
 from idp.db import DatabaseUnavailable
+from idp.feedback import api as ratings_api
 from idp.logging import configure_logging, get_logger
 from idp.logout import delivery as logout_delivery
 from idp.logout import views as logout
@@ -88,6 +89,8 @@ def routes() -> list[BaseRoute]:
         Route("/userinfo", oauth.userinfo, methods=["GET", "POST"]),
         Route("/introspect", oauth.introspection, methods=["POST"]),
         Route("/revoke", oauth.revocation, methods=["POST"]),
+        # The e-services' ratings of their transactions (idp/feedback/api.py)
+        Route("/ratings", ratings_api.ratings, methods=["POST"]),
         # Single logout (idp/logout/): RP-initiated, back- and front-channel
         Route("/logout", logout.end_session, methods=["GET", "POST"]),
         Route("/logout/confirm", logout.confirm, methods=["POST"]),

@@ -31,6 +31,7 @@ from idp.services import clients as client_service
 from idp.services import keys as key_service
 from idp.services import registration as registration_service
 from idp.services import users as user_service
+from idp.text import storable
 
 PREFIX = "/admin/api/v1"
 MAX_BODY = 64 * 1024
@@ -122,20 +123,9 @@ def authenticate(db: Session, token: str) -> str:
 # Input hygiene ------------------------------------------------------------------------------
 
 
-def _clean_text(value: str) -> bool:
-    """No NUL or other control characters, no lone surrogates: what the database can store."""
-    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _clean(value: Any) -> bool:
     if isinstance(value, str):
-        return _clean_text(value)
+        return storable(value)
     if isinstance(value, dict):
         return all(_clean(k) and _clean(v) for k, v in value.items())
     if isinstance(value, list):
@@ -182,7 +172,7 @@ def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         try:
             token = bearer(request)
             params = [*request.path_params.values(), *request.query_params.values()]
-            if not all(_clean_text(str(p)) for p in params):
+            if not all(storable(str(p)) for p in params):
                 raise ApiError(400, "invalid_request", "Parameters must be clean text.")
             body = None
             if operation.body is not None or operation.prepare is not None:

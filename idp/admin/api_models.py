@@ -79,6 +79,10 @@ class ClientOut(BaseModel):
     logo_uri: str | None
     contacts: list[str]
     legal_basis: str | None
+    public_stats: bool = Field(description="Its indicators are shown on the public /stats page.")
+    feedback_sampling_rate: float = Field(
+        description="Share of completed sign-ins after which the citizen is asked (0 to 1)."
+    )
     disabled: bool
     created_at: str
 

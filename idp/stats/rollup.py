@@ -92,7 +92,7 @@ def apply(db: Session, rows: Iterable[Sequence[Any]]) -> int:
         found = rules.contribution(type, outcome, client_id, user_id, values)
         if not (found.counts or found.distinct or found.first):
             continue
-        day = at.date()
+        day = found.day or at.date()
         for client, metric, dim in found.counts:
             by_day[(day, client, metric, dim)] += 1
         for client, metric, user in found.distinct:
