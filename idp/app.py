@@ -218,6 +218,34 @@ def routes() -> list[BaseRoute]:
             admin_api.handler("POST", "/clients/{client_id}/enable"),
             methods=["POST"],
         ),
+        Route(
+            API + "/clients/{client_id}/indicator-settings",
+            admin_api.handler("POST", "/clients/{client_id}/indicator-settings"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/channel-totals",
+            admin_api.handler("GET", "/channel-totals"),
+            methods=["GET"],
+        ),
+        Route(
+            API + "/channel-totals",
+            admin_api.handler("POST", "/channel-totals"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/channel-totals/import",
+            admin_api.handler("POST", "/channel-totals/import"),
+            methods=["POST"],
+        ),
+        Route(API + "/costs", admin_api.handler("GET", "/costs"), methods=["GET"]),
+        Route(API + "/costs", admin_api.handler("POST", "/costs"), methods=["POST"]),
+        Route(API + "/costs/import", admin_api.handler("POST", "/costs/import"), methods=["POST"]),
+        Route(
+            API + "/feedback/comments",
+            admin_api.handler("GET", "/feedback/comments"),
+            methods=["GET"],
+        ),
         Route(API + "/citizens", admin_api.handler("GET", "/citizens"), methods=["GET"]),
         Route(
             API + "/citizens/{username}",
