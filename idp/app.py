@@ -44,6 +44,7 @@ from idp.oauth import views as oauth
 from idp.proxies import TrustedProxiesMiddleware
 from idp.redaction import LoggedPaths, SecretPathRoute
 from idp.runtime import Runtime
+from idp.stats import opendata
 from idp.stats import views as indicators
 from idp.stats.metrics import LatencyMiddleware
 from idp.stats.metrics import endpoint as metrics_endpoint
@@ -173,6 +174,10 @@ def routes() -> list[BaseRoute]:
         Route("/admin/indicators.csv", indicators.indicators_csv, methods=["GET"]),
         Route("/admin/indicators.json", indicators.indicators_json, methods=["GET"]),
         Route("/admin/security-reports", reports_admin.reports_page, methods=["GET"]),
+        # The public statistics as open data (idp/stats/opendata.py)
+        Route("/stats/kpis.csv", opendata.kpis_csv, methods=["GET"]),
+        Route("/stats/kpis.json", opendata.kpis_json, methods=["GET"]),
+        Route("/stats/datapackage.json", opendata.datapackage, methods=["GET"]),
         # The citizen's account (idp/account/): signs in through interactions too
         Route("/account", account.home, methods=["GET"]),
         Route("/account/resume/{interaction_id}", account.resume, methods=["GET"]),

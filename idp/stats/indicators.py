@@ -37,6 +37,7 @@ from idp.stats.kpis import (
     reported,
     reported_cells,
     satisfactions,
+    service_standard,
     shown,
     small,
     whole_months,
@@ -183,6 +184,17 @@ def build_row(
     return row
 
 
+def period_row(start: date, raw: dict[str, dict[str, int]], min_cell: int) -> Row:
+    """The row of one period from its stored cells (its citizens counted by the rollup)."""
+    return build_row(
+        start,
+        raw,
+        min_cell,
+        citizens=sum(raw.get("citizens", {}).values()),
+        new=sum(raw.get("new_citizens", {}).values()),
+    )
+
+
 def _cells(
     db: Session, period: str, client: str, since: date, until: date
 ) -> dict[date, dict[str, dict[str, int]]]:
@@ -301,10 +313,7 @@ def range_total(
         share_of_adults = ratio(shown(identities, min_cell), adult_population)
     rated = row.satisfaction
     figures: dict[str, Any] = {
-        "completion_rate": row.completion_rate,
-        "user_satisfaction": rated["eservice"]["satisfied"],
-        "digital_take_up": money.digital_take_up,
-        "cost_per_transaction": money.cost_per_transaction,
+        **service_standard(row.completion_rate, rated, money),
         "user_satisfaction_mean": rated["eservice"]["mean"],
         "user_satisfaction_ratings": rated["eservice"]["ratings"],
         "signin_satisfaction": rated["signin"]["satisfied"],
@@ -349,17 +358,7 @@ def report(
     result = Report(since, until, period, client_id, min_cell)
     periods = starts(period, since, until)
     cells = _cells(db, period, client, periods[0], until)
-    for start in periods:
-        raw = cells.get(start, {})
-        result.rows.append(
-            build_row(
-                start,
-                raw,
-                min_cell,
-                citizens=sum(raw.get("citizens", {}).values()),
-                new=sum(raw.get("new_citizens", {}).values()),
-            )
-        )
+    result.rows = [period_row(start, cells.get(start, {}), min_cell) for start in periods]
     if period == "m":
         channels, costs = reported_cells(db, None if client_id is None else [client_id], periods)
         for row in result.rows:

@@ -179,6 +179,19 @@ def reported(
     return found
 
 
+def service_standard(
+    completion_rate: float | None, rated: Mapping[str, Mapping[str, Any]], money: Reported
+) -> dict[str, Number]:
+    """The service standard's four: completion rate, user satisfaction (the e-service's own
+    ratings), digital take-up and cost per transaction."""
+    return {
+        "completion_rate": completion_rate,
+        "user_satisfaction": rated["eservice"]["satisfied"],
+        "digital_take_up": money.digital_take_up,
+        "cost_per_transaction": money.cost_per_transaction,
+    }
+
+
 # A range against the one before it ----------------------------------------------------------
 
 
