@@ -46,6 +46,7 @@ from idp.redaction import LoggedPaths, SecretPathRoute
 from idp.runtime import Runtime
 from idp.stats import opendata
 from idp.stats import views as indicators
+from idp.stats import worker as indicator_worker
 from idp.stats.metrics import LatencyMiddleware
 from idp.stats.metrics import endpoint as metrics_endpoint
 from idp.unavailable import database_unavailable
@@ -317,6 +318,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         async with (
             logout_delivery.worker(runtime),  # retries back-channel logouts
             audit_sealer.worker(runtime),  # seals new audit entries into the chain
+            indicator_worker.worker(runtime),  # counts new events into the indicators
         ):
             yield
         runtime.db.dispose()
