@@ -814,16 +814,21 @@ def demo(
     port: Annotated[int, typer.Option(help="TCP port of the provider.", min=1, max=65535)] = 8000,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only.")] = False,
 ) -> None:
-    """Set up the embedded database with a demo citizen and two e-services, then start the
-    provider and both e-services (Ctrl-C stops all three)."""
+    """Set up the embedded database with a demo citizen, an administrator, two e-services and
+    90 days of synthetic indicator history, then start the provider and both e-services
+    (Ctrl-C stops all three)."""
     import os
 
     from idp import demo as demo_data
+    from idp import demo_history
+    from idp.stats import rollup
 
     rt = runtime()
     upgrade(rt.db.engine)
     rt.keyring.ensure_initial()
     creds = demo_data.seed(rt)
+    if demo_history.seed(rt):
+        rollup.run(rt)  # the dashboard shows the history from the first look
     typer.echo(demo_data.banner(rt, creds))
     if no_serve:
         return
@@ -837,11 +842,15 @@ def demo(
 
 
 @app.command("demo-code")
-def demo_code() -> None:
-    """Print the demo citizen's current one-time code."""
+def demo_code(
+    admin: Annotated[
+        bool, typer.Option("--admin", help="The demo administrator's code instead.")
+    ] = False,
+) -> None:
+    """Print the demo citizen's (or administrator's) current one-time code."""
     from idp import demo as demo_data
 
-    typer.echo(demo_data.seed(runtime()).current_code())
+    typer.echo(demo_data.seed(runtime()).current_code(admin=admin))
 
 
 # config ---------------------------------------------------------------------------------------

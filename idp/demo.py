@@ -1,5 +1,6 @@
-"""Demo data for a first look: a citizen and two e-services, created once and reused; and the
-two example e-services of `clients/` started beside the provider."""
+"""Demo data for a first look: a citizen, an administrator and two e-services, created once and
+reused (and the indicators' synthetic history, `idp.demo_history`); and the two example
+e-services of `clients/` started beside the provider."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from idp.services import clients as client_service
 from idp.services import users as user_service
 
 DEMO_USERNAME = "demo"
+ADMIN_USERNAME = "demo-admin"
 ELICENSING_ID = "e-licensing"  # client_secret_basic
 EJUSTICE_ID = "e-justice"  # private_key_jwt, keys at its /jwks.json
 ELICENSING_URL = "http://localhost:8001"
@@ -40,9 +42,11 @@ class DemoCredentials:
     client_secret: str
     elicensing_url: str = ELICENSING_URL
     ejustice_url: str = EJUSTICE_URL
+    admin_password: str = ""
+    admin_totp_secret: str = ""
 
-    def current_code(self) -> str:
-        return pyotp.TOTP(self.totp_secret).now()
+    def current_code(self, *, admin: bool = False) -> str:
+        return pyotp.TOTP(self.admin_totp_secret if admin else self.totp_secret).now()
 
 
 def eservice(client_id: str, base_url: str) -> client_service.NewClient:
@@ -83,24 +87,31 @@ def seed(
         client_secret=saved.get("client_secret", ""),
         elicensing_url=elicensing_url,
         ejustice_url=ejustice_url,
+        admin_password=saved.get("admin_password") or f"admin-{secrets.token_urlsafe(9)}",
+        admin_totp_secret=saved.get("admin_totp_secret") or pyotp.random_base32(32),
+    )
+    citizen = user_service.NewUser(
+        username=DEMO_USERNAME,
+        password=creds.password,
+        email="demo.citizen@example.org",
+        given_name="Anahit",
+        family_name="Petrosyan",
+        birthdate="1990-04-12",
+        phone_number="+37410123456",
+        totp_secret=creds.totp_secret,
+    )
+    admin = user_service.NewUser(
+        username=ADMIN_USERNAME,
+        password=creds.admin_password,
+        given_name="Demo",
+        family_name="Administrator",
+        totp_secret=creds.admin_totp_secret,
+        is_admin=True,
     )
     with runtime.db.transaction() as session:
-        if session.scalar(select(User.id).where(User.username == DEMO_USERNAME)) is None:
-            user_service.create_user(
-                session,
-                runtime.secrets,
-                user_service.NewUser(
-                    username=DEMO_USERNAME,
-                    password=creds.password,
-                    email="demo.citizen@example.org",
-                    given_name="Anahit",
-                    family_name="Petrosyan",
-                    birthdate="1990-04-12",
-                    phone_number="+37410123456",
-                    totp_secret=creds.totp_secret,
-                ),
-                actor=ACTOR,
-            )
+        for new in (admin, citizen):
+            if session.scalar(select(User.id).where(User.username == new.username)) is None:
+                user_service.create_user(session, runtime.secrets, new, actor=ACTOR)
         if session.scalar(select(Client.id).where(Client.client_id == EJUSTICE_ID)) is None:
             client_service.register_client(
                 session, eservice(EJUSTICE_ID, ejustice_url), actor=ACTOR
@@ -124,6 +135,8 @@ def seed(
                 "password": creds.password,
                 "totp_secret": creds.totp_secret,
                 "client_secret": creds.client_secret,
+                "admin_password": creds.admin_password,
+                "admin_totp_secret": creds.admin_totp_secret,
             }
         )
     )
@@ -144,6 +157,14 @@ def banner(runtime: Runtime, creds: DemoCredentials) -> str:
             "                    (or run `.venv/bin/idp demo-code` for the current code)",
             f"  e-licensing       {creds.elicensing_url}   (client_secret_basic)",
             f"  e-justice         {creds.ejustice_url}   (private_key_jwt)",
+            "",
+            f"  Administrator     username {ADMIN_USERNAME}   password {creds.admin_password}",
+            f"                    key {creds.admin_totp_secret}"
+            " (`.venv/bin/idp demo-code --admin`)",
+            f"  Indicators        {issuer}/admin/indicators   open data {issuer}/stats/kpis.csv",
+            "                    DEMO DATA: 90 days of synthetic history for five e-services",
+            "                    (three named '(demo data)', citizens named synthetic-NNNNN);",
+            "                    your own sign-ins add to it within a minute.",
             "",
             "  Sign in at one e-service, open the other: no second sign-in. Sign out at either:",
             "  both are signed out. Press Ctrl-C to stop everything.",
