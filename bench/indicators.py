@@ -2,12 +2,13 @@
 
 Seeds `--events` sign-in events in time order (started, completed, failed, consents, and the
 e-services' and citizens' ratings; `--days` days, `--services` e-services, `--citizens`
-citizens) straight into a fresh PostgreSQL schema with COPY, with each e-service's monthly
-transactions by channel and costs, brings the rollups up to date (`idp.stats.rollup`, as
-`idp stats rollup` does), then times the dashboard's report for a month by day, a quarter by
-week and the whole span by month (best of three, each with the exact unique-citizen count of
-its range and its key indicators beside the range before), and the public page's monthly
-figures of every e-service. Prints one JSON object. The schema is dropped at the end.
+citizens, whose accounts it makes too) straight into a fresh PostgreSQL schema with COPY, with
+each e-service's monthly transactions by channel and costs, brings the rollups up to date
+(`idp.stats.rollup`, as `idp stats rollup` does), then times the dashboard's report for a
+month by day, a quarter by week and the whole span by month (best of three, each with the
+exact unique-citizen count of its range and its key indicators beside the range before), and
+the public page's monthly figures of every e-service. Prints one JSON object. The schema is
+dropped at the end.
 
     .venv/bin/python -m bench.indicators --database postgresql://postgres@127.0.0.1:5432/test
 """
@@ -151,6 +152,22 @@ def main() -> None:
                 with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
                     for line in events(args.events, args.days, args.services, args.citizens, first):
                         copy.write(line)
+                # The citizens' accounts, three in four with an authenticator app (second-factor
+                # adoption is counted from them), made over the year before and the span.
+                cursor.execute(
+                    "INSERT INTO users (sub, username, email_verified, phone_number_verified,"
+                    " must_change_password, is_admin, created_at, updated_at)"
+                    " SELECT 'bench-' || g, 'citizen-' || g, false, false, false, false,"
+                    " %s::timestamp + (g %% %s - 365) * interval '1 day', %s::timestamp"
+                    " FROM generate_series(1, %s) g",
+                    (first.isoformat(), 365 + args.days, first.isoformat(), args.citizens),
+                )
+                cursor.execute(
+                    "INSERT INTO totp_credentials (user_id, secret_encrypted, confirmed_at,"
+                    " created_at) SELECT id, 'x', created_at + interval '2 days', created_at"
+                    " FROM users WHERE id % 4 <> 0"
+                )
+                cursor.execute("ANALYZE users; ANALYZE totp_credentials")
                 cursor.execute(
                     "INSERT INTO audit_chain_head (id, seq, last_hash, anchor_seq, anchor_hash,"
                     " updated_at) SELECT 1, max(seq), %s, 0, %s, now() FROM events",
@@ -238,6 +255,7 @@ def main() -> None:
                         "cost_per_transaction",
                         "active_citizens",
                         "adult_population_share",
+                        "second_factor_adoption",
                         "sso_reuse",
                         "median_seconds",
                         "p95_seconds",

@@ -18,11 +18,12 @@ range's key performance indicators beside those of the range before it (`kpis`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from idp.db.models import StatsCount, TotpCredential, User
@@ -232,39 +233,47 @@ def _system_row(start: date, raw: dict[str, dict[str, int]], min_cell: int) -> d
     return row
 
 
-def adoption(db: Session, min_cell: int, *, at: datetime | None = None) -> dict[str, Any]:
-    """Citizens (not administrators, not disabled) and how many have a second factor: now, or
-    at the instant `at` as far as the accounts kept tell (when each was made, disabled, and
-    confirmed its authenticator app; a second factor removed since is not known)."""
-    citizens = select(User.id).where(User.is_admin.is_(False))
-    confirmed: list[ColumnElement[bool]] = [TotpCredential.confirmed_at.is_not(None)]
-    if at is None:
-        citizens = citizens.where(User.disabled_at.is_(None))
-    else:
-        citizens = citizens.where(
-            User.created_at <= at, or_(User.disabled_at.is_(None), User.disabled_at > at)
+def adoptions(
+    db: Session, min_cell: int, instants: Sequence[datetime | None]
+) -> list[dict[str, Any]]:
+    """For each instant (None: now), the citizens (not administrators, not disabled) and how
+    many had a second factor then, as far as the accounts kept tell (when each was made,
+    disabled, and confirmed its authenticator app; a second factor removed since is not
+    known). One pass over the accounts for all of them."""
+    columns: list[Any] = []
+    for at in instants:
+        if at is None:
+            citizen: ColumnElement[bool] = User.disabled_at.is_(None)
+            factor: ColumnElement[bool] = citizen & TotpCredential.confirmed_at.is_not(None)
+        else:
+            citizen = (User.created_at <= at) & or_(
+                User.disabled_at.is_(None), User.disabled_at > at
+            )
+            factor = citizen & (TotpCredential.confirmed_at <= at)
+        columns += [func.count(case((citizen, 1))), func.count(case((factor, 1)))]
+    counts = db.execute(
+        select(*columns)
+        .select_from(User)
+        .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
+        .where(User.is_admin.is_(False))
+    ).one()
+    found = []
+    for index in range(len(instants)):
+        everyone, with_factor = int(counts[2 * index] or 0), int(counts[2 * index + 1] or 0)
+        shown_all = shown(everyone, min_cell)
+        shown_factor = (
+            None
+            if small(with_factor, min_cell) or small(everyone - with_factor, min_cell)
+            else with_factor
         )
-        confirmed.append(TotpCredential.confirmed_at <= at)
-    everyone = int(db.scalar(select(func.count()).select_from(citizens.subquery())) or 0)
-    with_factor = int(
-        db.scalar(
-            select(func.count())
-            .select_from(TotpCredential)
-            .where(*confirmed, TotpCredential.user_id.in_(citizens))
+        found.append(
+            {
+                "citizens": shown_all,
+                "with_second_factor": shown_factor,
+                "share": ratio(shown_factor, shown_all),
+            }
         )
-        or 0
-    )
-    shown_all = shown(everyone, min_cell)
-    shown_factor = (
-        None
-        if small(with_factor, min_cell) or small(everyone - with_factor, min_cell)
-        else with_factor
-    )
-    return {
-        "citizens": shown_all,
-        "with_second_factor": shown_factor,
-        "share": ratio(shown_factor, shown_all),
-    }
+    return found
 
 
 @dataclass
@@ -288,8 +297,10 @@ def range_total(
     *,
     min_cell: int,
     adult_population: int | None = None,
+    second_factor: float | None = None,
 ) -> RangeTotal:
-    """The figures of the whole range from `since` through `until` (docs/indicators.md)."""
+    """The figures of the whole range from `since` through `until` (docs/indicators.md);
+    `second_factor`: the adoption at its end (`adoptions`)."""
     client = client_id or ALL
     merged: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for raw in _cells(db, "d", client, since, until).values():
@@ -324,7 +335,7 @@ def range_total(
         "cost": money.cost,
         "active_citizens": row.values["citizens"],
         "adult_population_share": share_of_adults,
-        "second_factor_adoption": adoption(db, min_cell, at=_end_of(until))["share"],
+        "second_factor_adoption": second_factor,
         "sso_reuse": row.sso_share,
         "median_seconds": row.median_seconds,
         "p95_seconds": row.p95_seconds,
@@ -364,9 +375,23 @@ def report(
         for row in result.rows:
             row.reported = reported(channels, costs, [row.start], min_cell)
     before_since, before_until = previous_range(since, until)
+    now, at_end, at_end_before = adoptions(
+        db, min_cell, [None, _end_of(until), _end_of(before_until)]
+    )
     current, before = (
-        range_total(db, client_id, start, end, min_cell=min_cell, adult_population=adult_population)
-        for start, end in ((since, until), (before_since, before_until))
+        range_total(
+            db,
+            client_id,
+            start,
+            end,
+            min_cell=min_cell,
+            adult_population=adult_population,
+            second_factor=adopted["share"],
+        )
+        for start, end, adopted in (
+            (since, until, at_end),
+            (before_since, before_until, at_end_before),
+        )
     )
     result.total, result.previous = current.row, before.row
     result.kpis = compare(
@@ -383,5 +408,5 @@ def report(
     }
     system = _cells(db, period, ALL, periods[0], until)
     result.system = [_system_row(start, system.get(start, {}), min_cell) for start in periods]
-    result.adoption = adoption(db, min_cell)
+    result.adoption = now
     return result
