@@ -3,6 +3,7 @@ the e-services' rating API (client credentials, the `ratings` scope, checked pay
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,8 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from idp import events
+from idp.cli import main
+from idp.config import Settings
 from idp.db.models import Client, Event, FeedbackPrompt, FeedbackRating, User
 from idp.janitor import sweep
 from idp.oauth.claims import subject_for
@@ -305,3 +308,23 @@ def test_the_rating_api_refuses_what_is_not_json(client: TestClient, runtime: Ru
     public_sub = _signed_in(runtime, other.id, "tax")
     stranger = client.post("/ratings", json={"sub": public_sub, "score": 4}, headers=bearer)
     assert stranger.status_code == 400 and stranger.json()["error"] == "unknown_subject"
+
+
+def test_administrators_read_the_comments_from_the_command_line(
+    cli_env: Settings, runtime: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    citizen = add_citizen(runtime)
+    add_client(runtime)
+    _sampled(runtime, rate=1.0)
+    now = datetime.now(UTC)
+    with runtime.db.transaction() as db:
+        assert feedback.offer(db, runtime, client_id="tax", user_id=citizen.id, now=now)
+        feedback.answer(
+            db, runtime, client_id="tax", user_id=citizen.id, score=3, comment="Slow code", now=now
+        )
+    assert main(["stats", "comments", "--client-id", "tax", "--json"]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)
+    assert (shown["client_id"], shown["source"], shown["score"]) == ("tax", "signin", 3)
+    assert shown["comment"] == "Slow code"
+    assert main(["stats", "comments", "--client-id", "health", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
