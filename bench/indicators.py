@@ -32,6 +32,7 @@ from idp.config import Settings
 from idp.db import Database
 from idp.db.migrate import upgrade
 from idp.db.models import ChannelTotal, ServiceCost
+from idp.logging import configure_logging
 from idp.runtime import Runtime
 from idp.services import clients as client_service
 from idp.stats import indicators, public, rollup
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--citizens", type=int, default=500_000)
     args = parser.parse_args()
+    configure_logging(json=False, level="WARNING")  # stdout holds the figures alone
 
     url = _driver(args.database)
     admin = create_engine(url, isolation_level="AUTOCOMMIT")

@@ -238,28 +238,41 @@ def adoptions(
 ) -> list[dict[str, Any]]:
     """For each instant (None: now), the citizens (not administrators, not disabled) and how
     many had a second factor then, as far as the accounts kept tell (when each was made,
-    disabled, and confirmed its authenticator app; a second factor removed since is not
-    known). One pass over the accounts for all of them."""
-    columns: list[Any] = []
+    disabled, and confirmed its authenticator app, which is never before the account was made;
+    a second factor removed since is not known).
+
+    No join of every account with its authenticator app (half a second for a million): one
+    pass over the accounts, one over the apps, and the apps of the few administrators and
+    disabled accounts taken off."""
+    citizen: list[Any] = []
+    confirmed: list[Any] = []
+    taken_off: list[Any] = []
     for at in instants:
         if at is None:
-            citizen: ColumnElement[bool] = User.disabled_at.is_(None)
-            factor: ColumnElement[bool] = citizen & TotpCredential.confirmed_at.is_not(None)
+            is_citizen: ColumnElement[bool] = User.disabled_at.is_(None)
+            has_factor: ColumnElement[bool] = TotpCredential.confirmed_at.is_not(None)
+            excluded: ColumnElement[bool] = User.is_admin.is_(True) | User.disabled_at.is_not(None)
         else:
-            citizen = (User.created_at <= at) & or_(
+            is_citizen = (User.created_at <= at) & or_(
                 User.disabled_at.is_(None), User.disabled_at > at
             )
-            factor = citizen & (TotpCredential.confirmed_at <= at)
-        columns += [func.count(case((citizen, 1))), func.count(case((factor, 1)))]
-    counts = db.execute(
-        select(*columns)
-        .select_from(User)
-        .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
-        .where(User.is_admin.is_(False))
+            has_factor = TotpCredential.confirmed_at <= at
+            excluded = User.is_admin.is_(True) | (User.disabled_at <= at)
+        citizen.append(func.count(case((is_citizen, 1))))
+        confirmed.append(func.count(case((has_factor, 1))))
+        taken_off.append(func.count(case((has_factor & excluded, 1))))
+    citizens = db.execute(select(*citizen).where(User.is_admin.is_(False))).one()
+    factors = db.execute(select(*confirmed).select_from(TotpCredential)).one()
+    others = db.execute(
+        select(*taken_off)
+        .select_from(TotpCredential)
+        .join(User, User.id == TotpCredential.user_id)
+        .where(User.is_admin.is_(True) | User.disabled_at.is_not(None))
     ).one()
     found = []
     for index in range(len(instants)):
-        everyone, with_factor = int(counts[2 * index] or 0), int(counts[2 * index + 1] or 0)
+        everyone = int(citizens[index] or 0)
+        with_factor = int(factors[index] or 0) - int(others[index] or 0)
         shown_all = shown(everyone, min_cell)
         shown_factor = (
             None

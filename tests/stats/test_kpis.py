@@ -54,14 +54,19 @@ def rated(runtime: Runtime, day: date, source: str, *scores: int, client: str = 
 
 def accounts(runtime: Runtime) -> None:
     """25 citizens made in January: 15 confirm an authenticator app on 10 February, 5 on
-    10 March, 5 never."""
+    10 March, 5 never; one more with an app from 1 February is disabled on 15 March; an
+    administrator with an app is never counted."""
     with runtime.db.transaction() as db:
-        for n in range(25):
+        for n in range(27):
             user = User(sub=f"s-{n}", username=f"c{n}", created_at=at(date(2026, 1, 5)))
+            user.disabled_at = at(date(2026, 3, 15)) if n == 25 else None
+            user.is_admin = n == 26
             db.add(user)
             db.flush()
-            if n < 20:
-                confirmed = at(date(2026, 2, 10) if n < 15 else date(2026, 3, 10))
+            if n < 20 or n >= 25:
+                confirmed = at(
+                    date(2026, 2, 10) if n < 15 else date(2026, 3, 10) if n < 20 else FEBRUARY
+                )
                 db.add(
                     TotpCredential(user_id=user.id, secret_encrypted="x", confirmed_at=confirmed)
                 )
@@ -174,7 +179,9 @@ def test_the_kpis_of_a_known_history_with_the_change_against_the_month_before(
         # Identity
         "active_citizens": (10, 6, 4),
         "adult_population_share": (None, None, None),  # of all e-services only
-        "second_factor_adoption": (0.8, 0.6, 0.2),  # 20 of 25 at the end of March; 15 of 25
+        # 20 of 25 at the end of March; 16 of 26 at the end of February (with the citizen
+        # disabled in March)
+        "second_factor_adoption": (0.8, 0.6154, 0.1846),
         "sso_reuse": (0.3333, 0.0, 0.3333),  # 5 of 15 completed by single sign-on
         "median_seconds": (50, 20, 30),
         "p95_seconds": (100, 20, 80),
