@@ -248,20 +248,7 @@ def main() -> None:
                 )
                 assert year.kpis is not None
                 figures["year_kpis"] = {
-                    name: year.kpis.figures[name].value
-                    for name in (
-                        "completion_rate",
-                        "user_satisfaction",
-                        "signin_satisfaction",
-                        "digital_take_up",
-                        "cost_per_transaction",
-                        "active_citizens",
-                        "adult_population_share",
-                        "second_factor_adoption",
-                        "sso_reuse",
-                        "median_seconds",
-                        "p95_seconds",
-                    )
+                    name: figure.value for name, figure in year.kpis.figures.items()
                 }
             runtime.db.dispose()
             database.dispose()
