@@ -31,6 +31,7 @@ from idp.auth import reset
 from idp.auth import views as signin
 from idp.config import Settings, load_settings
 from idp.db import DatabaseUnavailable
+from idp.feedback import api as ratings_api
 from idp.i18n import N_
 from idp.logging import configure_logging, get_logger
 from idp.logout import delivery as logout_delivery
@@ -45,7 +46,9 @@ from idp.oauth import views as oauth
 from idp.proxies import TrustedProxiesMiddleware
 from idp.redaction import LoggedPaths, SecretPathRoute
 from idp.runtime import Runtime
+from idp.stats import opendata
 from idp.stats import views as indicators
+from idp.stats import worker as indicator_worker
 from idp.stats.metrics import LatencyMiddleware
 from idp.stats.metrics import endpoint as metrics_endpoint
 from idp.unavailable import database_unavailable, wants_page
@@ -117,6 +120,8 @@ def routes() -> list[BaseRoute]:
         Route("/userinfo", oauth.userinfo, methods=["GET", "POST"]),
         Route("/introspect", oauth.introspection, methods=["POST"]),
         Route("/revoke", oauth.revocation, methods=["POST"]),
+        # The e-services' ratings of their transactions (idp/feedback/api.py)
+        Route("/ratings", ratings_api.ratings, methods=["POST"]),
         # Single logout (idp/logout/): RP-initiated, back- and front-channel
         Route("/logout", logout.end_session, methods=["GET", "POST"]),
         Route("/logout/confirm", logout.confirm, methods=["POST"]),
@@ -230,6 +235,10 @@ def routes() -> list[BaseRoute]:
         Route("/admin/indicators.csv", indicators.indicators_csv, methods=["GET"]),
         Route("/admin/indicators.json", indicators.indicators_json, methods=["GET"]),
         Route("/admin/security-reports", reports_admin.reports_page, methods=["GET"]),
+        # The public statistics as open data (idp/stats/opendata.py)
+        Route("/stats/kpis.csv", opendata.kpis_csv, methods=["GET"]),
+        Route("/stats/kpis.json", opendata.kpis_json, methods=["GET"]),
+        Route("/stats/datapackage.json", opendata.datapackage, methods=["GET"]),
         # The citizen's account (idp/account/): signs in through interactions too; an action
         # that cannot be undone has its confirmation page (GET) at the action's address (POST)
         Route("/account", account.home, methods=["GET"]),
@@ -285,6 +294,34 @@ def routes() -> list[BaseRoute]:
             API + "/clients/{client_id}/enable",
             admin_api.handler("POST", "/clients/{client_id}/enable"),
             methods=["POST"],
+        ),
+        Route(
+            API + "/clients/{client_id}/indicator-settings",
+            admin_api.handler("POST", "/clients/{client_id}/indicator-settings"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/channel-totals",
+            admin_api.handler("GET", "/channel-totals"),
+            methods=["GET"],
+        ),
+        Route(
+            API + "/channel-totals",
+            admin_api.handler("POST", "/channel-totals"),
+            methods=["POST"],
+        ),
+        Route(
+            API + "/channel-totals/import",
+            admin_api.handler("POST", "/channel-totals/import"),
+            methods=["POST"],
+        ),
+        Route(API + "/costs", admin_api.handler("GET", "/costs"), methods=["GET"]),
+        Route(API + "/costs", admin_api.handler("POST", "/costs"), methods=["POST"]),
+        Route(API + "/costs/import", admin_api.handler("POST", "/costs/import"), methods=["POST"]),
+        Route(
+            API + "/feedback/comments",
+            admin_api.handler("GET", "/feedback/comments"),
+            methods=["GET"],
         ),
         Route(API + "/citizens", admin_api.handler("GET", "/citizens"), methods=["GET"]),
         Route(
@@ -352,6 +389,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         async with (
             logout_delivery.worker(runtime),  # retries back-channel logouts
             audit_sealer.worker(runtime),  # seals new audit entries into the chain
+            indicator_worker.worker(runtime),  # counts new events into the indicators
         ):
             yield
         runtime.db.dispose()

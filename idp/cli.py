@@ -819,6 +819,111 @@ def stats_rollup(as_json: JsonFlag = False) -> None:
     emit(as_json, {"counted": counted}, f"{counted} events counted")
 
 
+MAX_IMPORT = 16 * 1024 * 1024
+
+
+def _import_file(file: Path) -> bytes:
+    """The bytes of a file to import (`-`: standard input)."""
+    try:
+        data = sys.stdin.buffer.read(MAX_IMPORT + 1) if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    if len(data) > MAX_IMPORT:
+        fail(f"{file} is larger than {MAX_IMPORT} bytes")
+    return data
+
+
+ImportFile = Annotated[Path, typer.Argument(help="The CSV file (`-` for standard input).")]
+
+
+def _import(file: Path, action: Callable[..., int], what: str, as_json: bool) -> None:
+    data = _import_file(file)
+    rt = runtime()
+    with transaction(rt) as session:
+        written = action(session, data, actor=ACTOR)
+    emit(as_json, {"written": written}, f"{written} {what} stored")
+
+
+@stats_app.command("import-channels")
+def stats_import_channels(file: ImportFile, as_json: JsonFlag = False) -> None:
+    """Store transactions by e-service, month and channel from a CSV file with the columns
+    client_id,month,channel,transactions (month YYYY-MM; channel online, in_person, phone,
+    post or other). A bad line refuses the whole file, naming it; nothing is written."""
+    from idp.services import transactions
+
+    _import(file, transactions.import_channel_totals, "channel totals", as_json)
+
+
+@stats_app.command("import-costs")
+def stats_import_costs(file: ImportFile, as_json: JsonFlag = False) -> None:
+    """Store monthly costs by e-service from a CSV file with the columns client_id,month,amount
+    (in the `stats_currency`, at most two decimals). A bad line refuses the whole file, naming
+    it; nothing is written."""
+    from idp.services import transactions
+
+    _import(file, transactions.import_costs, "monthly costs", as_json)
+
+
+@stats_app.command("eservice")
+def stats_eservice(
+    client_id: str,
+    public: Annotated[
+        bool | None,
+        typer.Option("--public/--not-public", help="Show its indicators on the /stats page."),
+    ] = None,
+    sampling_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Share of completed sign-ins after which to ask the citizen."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show (or set) whether an e-service's indicators are public and how often its citizens
+    are asked how easy it was to sign in."""
+    rt = runtime()
+    with transaction(rt) as session:
+        if public is None and sampling_rate is None:
+            client = client_service.get_client(session, client_id)
+        else:
+            client = client_service.set_indicator_settings(
+                session,
+                client_id,
+                public_stats=public,
+                feedback_sampling_rate=sampling_rate,
+                actor=ACTOR,
+            )
+        data = {
+            "client_id": client.client_id,
+            "public_stats": bool(client.public_stats),
+            "feedback_sampling_rate": client.feedback_sampling_rate,
+        }
+    emit(as_json, data, lambda: _pairs(data))
+
+
+@stats_app.command("comments")
+def stats_comments(
+    client_id: Annotated[str | None, typer.Option(help="One e-service only.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """The comments citizens left with their ratings, newest first (kept for
+    `feedback_comment_retention_days`)."""
+    from idp.services import feedback
+
+    rt = runtime()
+    with transaction(rt) as session:
+        found, _total = feedback.comments(
+            session, feedback.CommentFilter(client_id=client_id), limit=limit
+        )
+        rows = [feedback.describe_comment(rating) for rating in found]
+    emit(
+        as_json,
+        rows,
+        lambda: _table(rows, ["created_at", "client_id", "source", "score", "comment"]),
+    )
+
+
 @audit_app.command("prune")
 def audit_prune(as_json: JsonFlag = False) -> None:
     """Remove entries older than `audit_retention_days`; the chain stays verifiable."""
@@ -905,9 +1010,12 @@ def demo(
     ] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only.")] = False,
 ) -> None:
-    """Set up the embedded database with a demo citizen and two e-services, then start the
-    provider and both e-services (Ctrl-C stops all three)."""
+    """Set up the embedded database with a demo citizen, an administrator, two e-services and
+    90 days of synthetic indicator history, then start the provider and both e-services
+    (Ctrl-C stops all three)."""
     from idp import demo as demo_data
+    from idp import demo_history
+    from idp.stats import rollup
 
     try:
         ports = demo_data.Ports.around(port, elicensing_port, ejustice_port)
@@ -932,6 +1040,8 @@ def demo(
         elicensing_url=ports.url(demo_data.ELICENSING_ID),
         ejustice_url=ports.url(demo_data.EJUSTICE_ID),
     )
+    if demo_history.seed(rt):
+        rollup.run(rt)  # the dashboard shows the history from the first look
     if no_serve:
         typer.echo(demo_data.banner(rt, creds))
         return
@@ -944,11 +1054,15 @@ def demo(
 
 
 @app.command("demo-code")
-def demo_code() -> None:
-    """Print the demo citizen's current one-time code."""
+def demo_code(
+    admin: Annotated[
+        bool, typer.Option("--admin", help="The demo administrator's code instead.")
+    ] = False,
+) -> None:
+    """Print the demo citizen's (or administrator's) current one-time code."""
     from idp import demo as demo_data
 
-    code = demo_data.current_code(runtime())
+    code = demo_data.current_code(runtime(), admin=admin)
     if code is None:
         fail("no demo citizen here yet: run `idp demo` first")
     typer.echo(code)

@@ -245,6 +245,28 @@ class Settings(BaseSettings):
     """Indicators never show a figure about fewer citizens than this: such a cell (and a period
     of an e-service with fewer citizens) is suppressed on the dashboard and in its exports."""
 
+    stats_rollup_interval: float = Field(default=60.0, ge=0)
+    """Seconds between two counts of new events into the indicators by each provider process
+    (one process at a time does the work), so the dashboard is at most about this much behind.
+    0 turns the background count off: then only `idp janitor` and `idp stats rollup` count."""
+
+    stats_adult_population: int | None = Field(default=None, ge=1)
+    """How many adults (18 and over) live in the country: the base of the share of the adult
+    population with an active digital identity. Empty: that share is not shown."""
+
+    stats_currency: str = Field(default="AMD", pattern=r"^[A-Z]{3}$")
+    """ISO 4217 code of the currency in which the e-services' costs are entered and the cost
+    per transaction is shown."""
+
+    feedback_prompt_window_days: int = Field(default=30, ge=1, le=365)
+    """After a completed sign-in a citizen may be asked how easy it was (as often as the
+    e-service's sampling rate says), but at most once per e-service within this many days,
+    whether they answered or not."""
+
+    feedback_comment_retention_days: int = Field(default=90, ge=1, le=3650)
+    """Days a citizen's comment with a rating is kept (for administrators only); then
+    `idp janitor` erases it. The score stays, without the comment."""
+
     metrics_allow: list[str] = Field(default=["127.0.0.1/32", "::1/128"])
     """Networks (CIDR) whose direct connections may read the Prometheus metrics at `/metrics`;
     everyone else gets 404. Empty turns the path off. The address is the client's (the TCP

@@ -1,5 +1,6 @@
-"""Demo data for a first look: a citizen and two e-services, created once and reused; and the
-two example e-services of `clients/` started beside the provider.
+"""Demo data for a first look: a citizen, an administrator and two e-services, created once and
+reused (and the indicators' synthetic history, `idp.demo_history`); and the two example
+e-services of `clients/` started beside the provider.
 
 `idp demo --port P` puts the provider at P and the e-services at P+1 and P+2 (or where
 `--elicensing-port` and `--ejustice-port` say); the e-services' registrations follow them. The
@@ -31,6 +32,7 @@ from idp.services import clients as client_service
 from idp.services import users as user_service
 
 DEMO_USERNAME = "demo"
+ADMIN_USERNAME = "demo-admin"
 ELICENSING_ID = "e-licensing"  # client_secret_basic
 EJUSTICE_ID = "e-justice"  # private_key_jwt, keys at its /jwks.json
 ELICENSING_URL = "http://localhost:8001"
@@ -51,9 +53,11 @@ class DemoCredentials:
     client_secret: str
     elicensing_url: str = ELICENSING_URL
     ejustice_url: str = EJUSTICE_URL
+    admin_password: str = ""
+    admin_totp_secret: str = ""
 
-    def current_code(self) -> str:
-        return pyotp.TOTP(self.totp_secret).now()
+    def current_code(self, *, admin: bool = False) -> str:
+        return pyotp.TOTP(self.admin_totp_secret if admin else self.totp_secret).now()
 
 
 @dataclass(frozen=True)
@@ -143,10 +147,11 @@ def _saved(runtime: Runtime) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def current_code(runtime: Runtime) -> str | None:
-    """The demo citizen's one-time code of this moment; None before `idp demo` ran here.
-    Reads the saved key only: the registrations (and the ports a running demo uses) stay."""
-    secret = _saved(runtime).get("totp_secret")
+def current_code(runtime: Runtime, *, admin: bool = False) -> str | None:
+    """The demo citizen's (or administrator's) one-time code of this moment; None before
+    `idp demo` ran here. Reads the saved key only: the registrations (and the ports a running
+    demo uses) stay."""
+    secret = _saved(runtime).get("admin_totp_secret" if admin else "totp_secret")
     return pyotp.TOTP(secret).now() if secret else None
 
 
@@ -168,24 +173,31 @@ def seed(
         client_secret=saved.get("client_secret", ""),
         elicensing_url=elicensing_url,
         ejustice_url=ejustice_url,
+        admin_password=saved.get("admin_password") or f"admin-{secrets.token_urlsafe(9)}",
+        admin_totp_secret=saved.get("admin_totp_secret") or pyotp.random_base32(32),
+    )
+    citizen = user_service.NewUser(
+        username=DEMO_USERNAME,
+        password=creds.password,
+        email="demo.citizen@example.org",
+        given_name="Anahit",
+        family_name="Petrosyan",
+        birthdate="1990-04-12",
+        phone_number="+37410123456",
+        totp_secret=creds.totp_secret,
+    )
+    admin = user_service.NewUser(
+        username=ADMIN_USERNAME,
+        password=creds.admin_password,
+        given_name="Demo",
+        family_name="Administrator",
+        totp_secret=creds.admin_totp_secret,
+        is_admin=True,
     )
     with runtime.db.transaction() as session:
-        if session.scalar(select(User.id).where(User.username == DEMO_USERNAME)) is None:
-            user_service.create_user(
-                session,
-                runtime.secrets,
-                user_service.NewUser(
-                    username=DEMO_USERNAME,
-                    password=creds.password,
-                    email="demo.citizen@example.org",
-                    given_name="Anahit",
-                    family_name="Petrosyan",
-                    birthdate="1990-04-12",
-                    phone_number="+37410123456",
-                    totp_secret=creds.totp_secret,
-                ),
-                actor=ACTOR,
-            )
+        for new in (admin, citizen):
+            if session.scalar(select(User.id).where(User.username == new.username)) is None:
+                user_service.create_user(session, runtime.secrets, new, actor=ACTOR)
         _register(session, EJUSTICE_ID, ejustice_url)
         if not _register(session, ELICENSING_ID, elicensing_url):
             registered = client_service.register_client(
@@ -206,6 +218,8 @@ def seed(
                 "password": creds.password,
                 "totp_secret": creds.totp_secret,
                 "client_secret": creds.client_secret,
+                "admin_password": creds.admin_password,
+                "admin_totp_secret": creds.admin_totp_secret,
             }
         )
     )
@@ -258,6 +272,13 @@ def banner(runtime: Runtime, creds: DemoCredentials, *, listening: int | None = 
         "                    (or run `.venv/bin/idp demo-code` for the current code)",
         f"  e-licensing       {creds.elicensing_url}   (client_secret_basic)",
         f"  e-justice         {creds.ejustice_url}   (private_key_jwt)",
+        "",
+        f"  Administrator     username {ADMIN_USERNAME}   password {creds.admin_password}",
+        f"                    key {creds.admin_totp_secret} (`.venv/bin/idp demo-code --admin`)",
+        f"  Indicators        {issuer}/admin/indicators   open data {issuer}/stats/kpis.csv",
+        "                    DEMO DATA: 90 days of synthetic history for five e-services",
+        "                    (three named '(demo data)', citizens named synthetic-NNNNN);",
+        "                    your own sign-ins add to it within a minute.",
         "",
     ]
     if listening is not None:

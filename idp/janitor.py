@@ -7,7 +7,10 @@
 - pending sign-in requests (interactions) once expired (`idp janitor` first counts them into the
   indicators, up to the same instant: they are the only record of an anonymous request), and
   accepted client-assertion `jti`s once expired;
-- back-channel logouts delivered or given up more than a week ago.
+- back-channel logouts delivered or given up more than a week ago;
+- the comments of ratings, once `feedback_comment_retention_days` have passed (the score
+  stays), and the record that a citizen was asked about an e-service once
+  `feedback_prompt_window_days` have passed.
 
 Run it from cron (every few minutes is fine): it also delivers due back-channel logouts.
 """
@@ -17,13 +20,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from idp.config import Settings
 from idp.db.models import (
     AccessToken,
     AuthorizationCode,
+    FeedbackPrompt,
+    FeedbackRating,
     Interaction,
     LogoutDelivery,
     RefreshToken,
@@ -40,7 +45,7 @@ def _deleted(result: Any) -> int:
 
 
 def sweep(db: Session, settings: Settings, *, now: datetime | None = None) -> dict[str, int]:
-    """Delete expired rows; returns how many of each kind."""
+    """Delete expired rows (erase expired comments); returns how many of each kind."""
     now = now or datetime.now(UTC)
     token_cutoff = now - timedelta(seconds=settings.access_token_lifetime)
     statements = {
@@ -55,6 +60,12 @@ def sweep(db: Session, settings: Settings, *, now: datetime | None = None) -> di
         "logout_deliveries": delete(LogoutDelivery).where(
             LogoutDelivery.next_attempt_at.is_(None),
             LogoutDelivery.created_at < now - LOGOUT_HISTORY,
+        ),
+        "feedback_comments": update(FeedbackRating)
+        .where(FeedbackRating.comment_expires_at < now)
+        .values(comment=None, comment_expires_at=None),
+        "feedback_prompts": delete(FeedbackPrompt).where(
+            FeedbackPrompt.asked_at < now - timedelta(days=settings.feedback_prompt_window_days)
         ),
     }
     return {

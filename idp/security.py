@@ -69,10 +69,18 @@ def derive_key(master: bytes, purpose: str, length: int = 32) -> bytes:
 
 
 class SecretBox:
-    """Authenticated encryption of small secrets at rest (one-time-code seeds)."""
+    """Authenticated encryption of small secrets at rest (one-time-code seeds), and keyed
+    pseudonyms."""
 
     def __init__(self, master: bytes) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(master, "idp secrets at rest")))
+        self._pseudonyms = derive_key(master, "idp pseudonyms")
+
+    def pseudonym(self, *parts: str) -> str:
+        """A stable reference to `parts` (HMAC-SHA256, hex) that reveals nothing about them
+        without the secret key; a new `secret_key` gives new pseudonyms."""
+        message = "\x1f".join(parts).encode()
+        return hmac.new(self._pseudonyms, message, hashlib.sha256).hexdigest()
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

@@ -11,11 +11,19 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from idp import demo, demo_history
+from idp.db.models import Client
+from idp.runtime import Runtime
+from idp.services import audit as audit_service
+from idp.stats import indicators, rollup
+from idp.stats import public as stats_public
 from tests.server import free_port
 
 BANNER = "National digital-identity provider: demo"
@@ -114,6 +122,14 @@ def test_demo_starts_the_provider_and_both_eservices_then_says_where(tmp_path: P
         assert login.status_code in (302, 303)
         authorize = httpx.URL(login.headers["location"]).copy_with(host="127.0.0.1")
         assert httpx.get(authorize).headers["location"].startswith("/login/")
+        # The first look at the indicators already shows 90 days of demo data.
+        assert "DEMO DATA" in banner and "username demo-admin" in banner
+        rows = httpx.get(f"http://127.0.0.1:{port}/stats/kpis.json").json()
+        assert len({row["client_id"] for row in rows}) == 5
+        latest = max(row["month"] for row in rows if row["complete"])
+        last_month = [row for row in rows if row["month"] == latest]
+        assert len(last_month) == 5
+        assert all(row["sign_ins_completed"] and row["digital_take_up"] for row in last_month)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(20)
@@ -160,3 +176,52 @@ def test_a_busy_port_stops_the_demo_with_one_line_naming_it(tmp_path: Path) -> N
     assert "--port" in line
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_the_demo_history_fills_every_indicator_once(runtime: Runtime) -> None:
+    """Five e-services, 90 days: every key figure of each is there at the first look, the
+    audit chain holds the history, and a second start adds nothing."""
+    demo.seed(runtime)
+    today = date(2026, 5, 14)
+    assert demo_history.seed(runtime, today=today)
+    assert rollup.run(runtime, now=datetime(2026, 5, 14, 12, tzinfo=UTC)) > 10000
+    assert not demo_history.seed(runtime, today=today)
+    with runtime.db.read() as db:
+        assert audit_service.verify(db).ok
+        public = stats_public.monthly(db, min_cell=5, currency="AMD", today=today)
+        whole = indicators.report(
+            db,
+            since=date(2026, 4, 1),
+            until=date(2026, 4, 30),
+            period="m",
+            adult_population=2_000_000,
+        )
+        named = set(db.scalars(select(Client.name).where(Client.public_stats.is_(True))))
+    assert len(public.eservices) == 5
+    assert {"e-tax (demo data)", "e-social (demo data)", "e-health (demo data)"} <= named
+    april = [row for row in public.rows if row["month"] == "2026-04"]
+    assert len(april) == 5
+    for row in april:
+        for kpi in (
+            "completion_rate",
+            "user_satisfaction",
+            "digital_take_up",
+            "cost_per_transaction",
+        ):
+            assert row[kpi], (row["client_id"], kpi)
+    assert whole.kpis is not None
+    for name in (
+        "completion_rate",
+        "user_satisfaction",
+        "signin_satisfaction",
+        "digital_take_up",
+        "cost_per_transaction",
+        "active_citizens",
+        "adult_population_share",
+        "second_factor_adoption",
+        "sso_reuse",
+        "median_seconds",
+    ):
+        figure = whole.kpis.figures[name]
+        assert figure.value and figure.previous, name
+    assert whole.kpis.failure_reasons and whole.breakdowns["abandoned"]

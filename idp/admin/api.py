@@ -10,8 +10,10 @@ document is built.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -25,12 +27,13 @@ from idp.db.models import Client
 from idp.json_input import JsonInputError, parse_json
 from idp.oauth import tokens
 from idp.runtime import Runtime
-from idp.services import Conflict, InvalidInput, NotFound, ServiceError
+from idp.services import Conflict, InvalidInput, NotFound, ServiceError, feedback, transactions
 from idp.services import audit as audit_service
 from idp.services import clients as client_service
 from idp.services import keys as key_service
 from idp.services import registration as registration_service
 from idp.services import users as user_service
+from idp.text import storable
 
 PREFIX = "/admin/api/v1"
 MAX_BODY = 64 * 1024
@@ -89,6 +92,7 @@ class Operation:
     # transaction: work that must not hold the database (fetching an e-service's documents).
     # It is given the body, the runtime and the path parameters.
     prepare: Callable[[Any, Runtime, Mapping[str, str]], Awaitable[Any]] | None = None
+    csv: bool = False  # the body is a CSV file (text/csv), given to `run` as bytes
 
 
 # Authentication -------------------------------------------------------------------------------
@@ -123,20 +127,9 @@ def authenticate(db: Session, token: str) -> str:
 # Input hygiene ------------------------------------------------------------------------------
 
 
-def _clean_text(value: str) -> bool:
-    """No NUL or other control characters, no lone surrogates: what the database can store."""
-    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _clean(value: Any) -> bool:
     if isinstance(value, str):
-        return _clean_text(value)
+        return storable(value)
     if isinstance(value, dict):
         return all(_clean(k) and _clean(v) for k, v in value.items())
     if isinstance(value, list):
@@ -168,6 +161,13 @@ async def _read_body(request: Request, model: type[BaseModel]) -> Any:
         raise ApiError(400, "invalid_request", f"{where}: {first['msg']}") from None
 
 
+async def _read_csv(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "text/csv":
+        raise ApiError(415, "invalid_request", "Send a CSV file (text/csv).")
+    return await request.body()
+
+
 def _error(status: int, error: str, description: str, **headers: str) -> Response:
     return JSONResponse(
         {"error": error, "error_description": description},
@@ -188,14 +188,16 @@ def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         try:
             token = bearer(request)
             params = [*request.path_params.values(), *request.query_params.values()]
-            if not all(_clean_text(str(p)) for p in params):
+            if not all(storable(str(p)) for p in params):
                 raise ApiError(400, "invalid_request", "Parameters must be clean text.")
             body = None
-            if operation.body is not None or operation.prepare is not None:
+            if operation.body is not None or operation.prepare is not None or operation.csv:
                 # Only an authenticated caller's body is read, parsed and prepared.
                 await run_in_threadpool(_authenticated, request, token)
             if operation.body is not None:
                 body = await _read_body(request, operation.body)
+            elif operation.csv:
+                body = await _read_csv(request)
         except ApiError as error:
             return _failure(error)
         if operation.prepare is not None:
@@ -411,6 +413,90 @@ def issue_initial_token(call: ApiCall) -> tuple[int, Any]:
     }
 
 
+def indicator_settings(call: ApiCall) -> tuple[int, Any]:
+    body: m.IndicatorSettingsIn = call.body
+    client = client_service.set_indicator_settings(
+        call.db,
+        call.path("client_id"),
+        public_stats=body.public_stats,
+        feedback_sampling_rate=body.feedback_sampling_rate,
+        actor=call.actor,
+    )
+    return 200, client_service.describe(client)
+
+
+def _month(call: ApiCall, name: str) -> date | None:
+    value = call.query(name, 20)
+    if value is None:
+        return None
+    found = re.fullmatch(r"([0-9]{4})-([0-9]{2})", value)
+    if found is None or not 1 <= int(found.group(2)) <= 12:
+        raise ApiError(400, "invalid_request", f"{name} must be a month written YYYY-MM")
+    return date(int(found.group(1)), int(found.group(2)), 1)
+
+
+def _months(call: ApiCall) -> transactions.MonthFilter:
+    return transactions.MonthFilter(
+        call.query("client_id", 128), _month(call, "since"), _month(call, "until")
+    )
+
+
+def list_channel_totals(call: ApiCall) -> tuple[int, Any]:
+    return 200, {"items": transactions.channel_totals(call.db, _months(call))}
+
+
+def set_channel_totals(call: ApiCall) -> tuple[int, Any]:
+    body: m.ChannelTotalsIn = call.body
+    items = [item.model_dump() for item in body.items]
+    return 200, {"written": transactions.set_channel_totals(call.db, items, actor=call.actor)}
+
+
+def import_channel_totals(call: ApiCall) -> tuple[int, Any]:
+    written = transactions.import_channel_totals(call.db, call.body, actor=call.actor)
+    return 200, {"written": written}
+
+
+def list_costs(call: ApiCall) -> tuple[int, Any]:
+    currency = call.runtime.settings.stats_currency
+    return 200, {"items": transactions.costs(call.db, _months(call), currency=currency)}
+
+
+def set_costs(call: ApiCall) -> tuple[int, Any]:
+    body: m.CostsIn = call.body
+    items = [item.model_dump() for item in body.items]
+    return 200, {"written": transactions.set_costs(call.db, items, actor=call.actor)}
+
+
+def import_costs(call: ApiCall) -> tuple[int, Any]:
+    return 200, {"written": transactions.import_costs(call.db, call.body, actor=call.actor)}
+
+
+def _day(call: ApiCall, name: str) -> date | None:
+    value = call.query(name, 20)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(
+            400, "invalid_request", f"{name} must be a date written YYYY-MM-DD"
+        ) from None
+
+
+def list_comments(call: ApiCall) -> tuple[int, Any]:
+    limit, offset = _page(call)
+    chosen = feedback.CommentFilter(
+        call.query("client_id", 128), _day(call, "since"), _day(call, "until")
+    )
+    rows, total = feedback.comments(call.db, chosen, limit=limit, offset=offset)
+    return 200, {"items": [feedback.describe_comment(r) for r in rows], "total": total}
+
+
+MONTHS = (
+    ("client_id", "string", "One e-service only."),
+    ("since", "string", "From this month (YYYY-MM)."),
+    ("until", "string", "Through this month (YYYY-MM)."),
+)
 PAGING = (
     ("limit", "integer", "Items per page (1-200, default 20)."),
     ("offset", "integer", "Items to skip."),
@@ -479,6 +565,83 @@ OPERATIONS: tuple[Operation, ...] = (
         _client_disabled(False),
         m.ClientOut,
         tags=("e-services",),
+    ),
+    Operation(
+        "POST",
+        "/clients/{client_id}/indicator-settings",
+        "Show an e-service on the public /stats page, or set its feedback sampling rate",
+        indicator_settings,
+        m.ClientOut,
+        body=m.IndicatorSettingsIn,
+        tags=("indicators",),
+    ),
+    Operation(
+        "GET",
+        "/channel-totals",
+        "List the e-services' transactions by month and channel",
+        list_channel_totals,
+        m.ChannelTotalList,
+        query=MONTHS,
+        tags=("indicators",),
+    ),
+    Operation(
+        "POST",
+        "/channel-totals",
+        "Store transactions by month and channel (all items or none)",
+        set_channel_totals,
+        m.WrittenOut,
+        body=m.ChannelTotalsIn,
+        tags=("indicators",),
+    ),
+    Operation(
+        "POST",
+        "/channel-totals/import",
+        "Import transactions from CSV: client_id,month,channel,transactions (all lines or none)",
+        import_channel_totals,
+        m.WrittenOut,
+        csv=True,
+        tags=("indicators",),
+    ),
+    Operation(
+        "GET",
+        "/costs",
+        "List the e-services' monthly costs",
+        list_costs,
+        m.CostList,
+        query=MONTHS,
+        tags=("indicators",),
+    ),
+    Operation(
+        "POST",
+        "/costs",
+        "Store monthly costs (all items or none)",
+        set_costs,
+        m.WrittenOut,
+        body=m.CostsIn,
+        tags=("indicators",),
+    ),
+    Operation(
+        "POST",
+        "/costs/import",
+        "Import monthly costs from CSV: client_id,month,amount (all lines or none)",
+        import_costs,
+        m.WrittenOut,
+        csv=True,
+        tags=("indicators",),
+    ),
+    Operation(
+        "GET",
+        "/feedback/comments",
+        "Read the comments citizens left with their ratings (newest first)",
+        list_comments,
+        m.CommentPage,
+        query=(
+            ("client_id", "string", "One e-service only."),
+            ("since", "string", "Left on or after this date (YYYY-MM-DD)."),
+            ("until", "string", "Left on or before this date (YYYY-MM-DD)."),
+            *PAGING,
+        ),
+        tags=("indicators",),
     ),
     Operation(
         "GET",

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from idp.services.transactions import CHANNELS
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -97,6 +99,51 @@ class InitialTokenIn(Body):
     note: str | None = Field(default=None, max_length=200)
 
 
+MONTH = r"^[0-9]{4}-[0-9]{2}$"
+
+
+class IndicatorSettingsIn(Body):
+    """Leave a member out to keep its value."""
+
+    public_stats: bool | None = Field(
+        default=None, description="Show the e-service's indicators on the public /stats page."
+    )
+    feedback_sampling_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of completed sign-ins after which the citizen is asked how easy it "
+        "was (at most once per feedback_prompt_window_days).",
+    )
+
+
+class ChannelTotalIn(Body):
+    client_id: str = Field(min_length=1, max_length=128)
+    month: str = Field(pattern=MONTH, description="YYYY-MM, begun already.")
+    channel: str = Field(max_length=16, json_schema_extra={"enum": list(CHANNELS)})
+    transactions: int = Field(ge=0, le=10**12)
+
+
+class ChannelTotalsIn(Body):
+    """Each item replaces what was stored for its e-service, month and channel."""
+
+    items: list[ChannelTotalIn] = Field(min_length=1, max_length=10000)
+
+
+class CostIn(Body):
+    client_id: str = Field(min_length=1, max_length=128)
+    month: str = Field(pattern=MONTH, description="YYYY-MM, begun already.")
+    amount: float = Field(
+        ge=0, le=10**13, description="In the stats_currency, at most two decimals."
+    )
+
+
+class CostsIn(Body):
+    """Each item replaces what was stored for its e-service and month."""
+
+    items: list[CostIn] = Field(min_length=1, max_length=10000)
+
+
 class ClientOut(BaseModel):
     client_id: str
     name: str
@@ -125,6 +172,10 @@ class ClientOut(BaseModel):
     logo_uri: str | None
     contacts: list[str]
     legal_basis: str | None
+    public_stats: bool = Field(description="Its indicators are shown on the public /stats page.")
+    feedback_sampling_rate: float = Field(
+        description="Share of completed sign-ins after which the citizen is asked (0 to 1)."
+    )
     disabled: bool
     created_at: str
 
@@ -224,3 +275,45 @@ class InitialTokenOut(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     error_description: str
+
+
+class WrittenOut(BaseModel):
+    written: int = Field(description="How many rows were stored (all or none).")
+
+
+class ChannelTotalOut(BaseModel):
+    client_id: str
+    month: str
+    channel: str
+    transactions: int
+
+
+class ChannelTotalList(BaseModel):
+    items: list[ChannelTotalOut]
+
+
+class CostOut(BaseModel):
+    client_id: str
+    month: str
+    amount: float
+    currency: str
+
+
+class CostList(BaseModel):
+    items: list[CostOut]
+
+
+class CommentOut(BaseModel):
+    id: int
+    client_id: str
+    source: str = Field(description="signin (our question) or eservice (the e-service's).")
+    score: int
+    comment: str
+    occurred_on: str
+    created_at: str
+    erased_after: str | None
+
+
+class CommentPage(BaseModel):
+    items: list[CommentOut]
+    total: int

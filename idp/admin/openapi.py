@@ -27,9 +27,10 @@ ERRORS = {
     "404": "Nothing by that name.",
     "409": "Already exists, or changed meanwhile (send it again).",
     "413": "The body is larger than the limit (`max_request_body`).",
-    "415": "The body is not JSON.",
+    "415": "The body is not JSON (not CSV, for an import).",
 }
 BODY_ERRORS = ("413", "415")  # only for operations that take a body
+REQUIRED_BODIES = (m.ClientIn, m.ChannelTotalsIn, m.CostsIn)
 
 
 def _schemas() -> tuple[dict[str, Any], dict[type[BaseModel], str]]:
@@ -96,7 +97,7 @@ def document() -> dict[str, Any]:
             }
         }
         for code, description in ERRORS.items():
-            if code in BODY_ERRORS and op.body is None:
+            if code in BODY_ERRORS and op.body is None and not op.csv:
                 continue
             responses[code] = {"description": description, **error}
         operation: dict[str, Any] = {
@@ -109,11 +110,16 @@ def document() -> dict[str, Any]:
         if op.body is not None:
             media = ("application/merge-patch+json",) if op.method == "PATCH" else ()
             operation["requestBody"] = {
-                "required": op.body is m.ClientIn,
+                "required": op.body in REQUIRED_BODIES,
                 "content": {
                     kind: {"schema": {"$ref": refs[op.body]}}
                     for kind in (*media, "application/json")
                 },
+            }
+        elif op.csv:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {

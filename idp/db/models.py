@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -125,6 +126,10 @@ class Client(Base):
     legal_basis: Mapped[str | None] = mapped_column(Text)
     # Claims the e-service may receive (empty: every claim of its scopes).
     allowed_claims: Mapped[list[str]] = mapped_column(JSONType(), default=list)
+    # Indicators: shown on the public /stats page; the share of completed sign-ins after which
+    # the citizen is asked how easy it was (at most once per window, `idp.services.feedback`).
+    public_stats: Mapped[bool] = mapped_column(Boolean, default=False)
+    feedback_sampling_rate: Mapped[float] = mapped_column(Float, default=0.0)
     # Dynamic registration (RFC 7591/7592): hash of the registration access token.
     registration_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -505,6 +510,67 @@ class StatsState(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     abandoned_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeedbackPrompt(Base):
+    """That a citizen was asked how easy it was to sign in to an e-service, and whether they
+    answered (or skipped): the one-question-per-window rule, and the one answer per question.
+
+    The citizen is named only by `citizen_ref`, a keyed hash of the citizen and the e-service
+    (`idp.services.feedback.citizen_reference`): no rating links to it, and `idp janitor`
+    deletes the row once the window has passed."""
+
+    __tablename__ = "feedback_prompts"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    citizen_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeedbackRating(Base):
+    """One rating (1-5) of an e-service: from our question after a sign-in (`source` `signin`)
+    or posted by the e-service after a transaction (`eservice`). Names no citizen. A comment
+    is kept until `comment_expires_at`, then `idp janitor` erases it."""
+
+    __tablename__ = "feedback_ratings"
+    __table_args__ = (Index("ix_feedback_ratings_client_id_created_at", "client_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    client_id: Mapped[str] = mapped_column(String(128))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    comment_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # When the rated sign-in or transaction happened (its day is the one the rating counts on).
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelTotal(Base):
+    """How many transactions an e-service handled in a month through one channel (`online`,
+    `in_person`, ...), as the e-service reports them: the base of digital take-up and of the
+    cost per transaction."""
+
+    __tablename__ = "channel_totals"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    transactions: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ServiceCost(Base):
+    """What an e-service cost in a month (all channels), in hundredths of the currency of the
+    `stats_currency` setting, as an administrator entered it."""
+
+    __tablename__ = "service_costs"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class SecurityReport(Base):

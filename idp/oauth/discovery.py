@@ -11,7 +11,7 @@ from idp.oauth.client_auth import ASSERTION_ALGS
 from idp.oauth.grants import PROMPTS, SUPPORTED_ACR
 from idp.oauth.keys import KeyRing
 from idp.oauth.responses import RESPONSE_MODES
-from idp.oauth.scopes import KNOWN_SCOPES
+from idp.oauth.scopes import KNOWN_SCOPES, RATINGS_SCOPE
 
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -31,7 +31,9 @@ def provider_metadata(settings: Settings, keyring: KeyRing) -> dict[str, Any]:
         "revocation_endpoint": f"{base}/revoke",
         "registration_endpoint": f"{base}/register",
         "end_session_endpoint": f"{base}/logout",
-        "scopes_supported": list(KNOWN_SCOPES),
+        # Not a standard member: where an e-service posts its citizens' ratings.
+        "ratings_endpoint": f"{base}/ratings",
+        "scopes_supported": [*KNOWN_SCOPES, RATINGS_SCOPE],
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

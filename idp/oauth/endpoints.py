@@ -131,12 +131,22 @@ class UserinfoResult:
     headers: dict[str, str]
 
 
-def bearer_error(status: int, error: str | None, description: str | None = None) -> UserinfoResult:
-    challenge = 'Bearer realm="userinfo"'
+def bearer_error(
+    status: int,
+    error: str | None,
+    description: str | None = None,
+    *,
+    realm: str = "userinfo",
+    scope: str | None = None,
+) -> UserinfoResult:
+    """A resource's refusal of a Bearer token (RFC 6750 §3); `scope`: the scope it needs."""
+    challenge = f'Bearer realm="{realm}"'
     if error:
         challenge += f', error="{error}"'
         if description:
             challenge += f', error_description="{description}"'
+        if scope:
+            challenge += f', scope="{scope}"'
     body: dict[str, Any] = {"error": error or "invalid_token"}
     if description:
         body["error_description"] = description

@@ -26,3 +26,7 @@ KNOWN_SCOPES: tuple[str, ...] = (*SCOPE_CLAIMS, "offline_access")
 
 # Scopes that only e-services explicitly authorised by an administrator may request.
 RESTRICTED_SCOPES = frozenset({NATIONAL_ID_SCOPE})
+
+# The scope of the e-services' rating API (`POST /ratings`): by client credentials only, for an
+# e-service registered with it; never in a citizen's token.
+RATINGS_SCOPE = "ratings"

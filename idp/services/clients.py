@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from idp.db.models import AccessToken, Client, RefreshToken, TokenGrant
 from idp.i18n import N_, N_n
 from idp.oauth.claims import CLAIM_SCOPE, sector, sector_of
 from idp.oauth.keys import SUPPORTED_ALGS as SIGNING_ALGS
-from idp.oauth.scopes import KNOWN_SCOPES, RESTRICTED_SCOPES
+from idp.oauth.scopes import KNOWN_SCOPES, RATINGS_SCOPE, RESTRICTED_SCOPES
 from idp.oauth.uris import InvalidURI, validate_uri
 from idp.security import hash_secret, random_identifier
 from idp.services.errors import Conflict, InvalidInput, NotFound
@@ -39,6 +40,8 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{3,128}$")
 # allowed it explicitly (never by dynamic registration); no citizen token ever carries it.
 ADMIN_SCOPE = "admin"
 GRANTABLE_RESTRICTED = RESTRICTED_SCOPES | {ADMIN_SCOPE}
+# Scopes for an e-service's own calls (client credentials), never for citizens' tokens.
+SERVICE_SCOPES = frozenset({ADMIN_SCOPE, RATINGS_SCOPE})
 CONTACT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_CONTACTS = 10
 MAX_LEGAL_BASIS = 2000
@@ -138,13 +141,15 @@ def _validate(new: NewClient) -> dict[str, Any]:
     if (jwks_uri or jwks) and new.auth_method != "private_key_jwt":
         raise InvalidInput(N_("client keys are only used with the private_key_jwt auth method"))
     scopes = list(dict.fromkeys(new.scope.split()))
-    unknown = [s for s in scopes if s not in KNOWN_SCOPES and s != ADMIN_SCOPE]
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES and s not in SERVICE_SCOPES]
     if unknown:
         raise InvalidInput(
             N_("scope '%(scope)s' is not one of %(choices)s"),
             scope=unknown[0],
-            choices=_choices(KNOWN_SCOPES),
+            choices=_choices((*KNOWN_SCOPES, RATINGS_SCOPE)),
         )
+    if RATINGS_SCOPE in scopes and "client_credentials" not in grant_types:
+        raise InvalidInput(N_("the ratings scope needs the client_credentials grant"))
     if "authorization_code" in grant_types and "openid" not in scopes:
         scopes.insert(0, "openid")
     if new.subject_type not in SUBJECT_TYPES:
@@ -631,6 +636,31 @@ def set_disabled(session: Session, client_id: str, disabled: bool, *, actor: str
     return client
 
 
+def set_indicator_settings(
+    session: Session,
+    client_id: str,
+    *,
+    public_stats: bool | None = None,
+    feedback_sampling_rate: float | None = None,
+    actor: str,
+) -> Client:
+    """Whether the e-service's indicators appear on the public `/stats` page, and the share of
+    its completed sign-ins after which the citizen is asked how easy it was (0 to 1)."""
+    client = get_client(session, client_id)
+    changed: dict[str, Any] = {}
+    if feedback_sampling_rate is not None:
+        rate = float(feedback_sampling_rate)
+        if not math.isfinite(rate) or not 0 <= rate <= 1:
+            raise InvalidInput(N_("the feedback sampling rate must be a number from 0 to 1"))
+        client.feedback_sampling_rate = changed["feedback_sampling_rate"] = rate
+    if public_stats is not None:
+        client.public_stats = changed["public_stats"] = bool(public_stats)
+    events.record(
+        session, "admin.client_indicator_settings", actor=actor, client_id=client_id, **changed
+    )
+    return client
+
+
 def describe(client: Client) -> dict[str, Any]:
     """A client as operators see it: never the secret or its hash."""
     return {
@@ -658,6 +688,8 @@ def describe(client: Client) -> dict[str, Any]:
         "contacts": client.contacts or [],
         "allowed_claims": client.allowed_claims or [],
         "legal_basis": client.legal_basis,
+        "public_stats": bool(client.public_stats),
+        "feedback_sampling_rate": client.feedback_sampling_rate or 0.0,
         "disabled": client.disabled,
         "created_at": client.created_at.isoformat(),
     }

@@ -1,11 +1,12 @@
-"""The dashboard's figures as CSV (one line per period, then the range) and JSON."""
+"""The dashboard's figures as CSV: one line per period, then the range (`to_csv`); the key
+figures beside the range before (`kpis_to_csv`). The JSON export is `Report.as_dict()`."""
 
 from __future__ import annotations
 
 import csv
 import io
 
-from idp.stats.indicators import Report
+from idp.stats.indicators import REPORTED, Report
 
 COLUMNS = (
     "start",
@@ -23,7 +24,15 @@ COLUMNS = (
     "p95_seconds",
     "consents_given",
     "consents_revoked",
+    "signin_ratings",
+    "signin_mean",
+    "signin_satisfied",
+    "eservice_ratings",
+    "eservice_mean",
+    "eservice_satisfied",
+    *REPORTED,
 )
+KPI_COLUMNS = ("figure", "key", "value", "previous", "change")
 
 
 def to_csv(report: Report) -> str:
@@ -38,4 +47,15 @@ def to_csv(report: Report) -> str:
         rows.append(("total", total))
     for period, values in rows:
         writer.writerow([period, *("" if values[c] is None else values[c] for c in COLUMNS)])
+    return out.getvalue()
+
+
+def kpis_to_csv(report: Report) -> str:
+    """One line per key figure (`key`: the level or reason within `assurance_mix` and
+    `failure_reasons`), with the range before's value and the change; suppressed: empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(KPI_COLUMNS)
+    for line in report.kpis.lines() if report.kpis else []:
+        writer.writerow(["" if value is None else value for value in line])
     return out.getvalue()

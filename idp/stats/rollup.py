@@ -11,6 +11,9 @@ years. Once a request's time has run out (it has long been committed then) it co
 sign-in started, on the day it started, and, if unfinished, as one abandoned at the step it
 reached; `idp janitor` deletes it only after that (`until` below, the same instant).
 
+It runs in every serving process about once a minute (`idp.stats.worker`), skipping a round
+when another process is at it, and in `idp janitor` and `idp stats rollup`.
+
 Distinct citizens are exact: each period keeps the set of citizens already counted
 (`idp.stats.sets`), and a counter grows by the number of citizens a batch adds to a set. New
 citizens likewise: those a batch adds to the set of everyone who ever signed in to the e-service,
@@ -43,20 +46,37 @@ CountKey = tuple[str, date, str, str, str]
 Row = tuple[datetime, str, str, str | None, int | None, dict[str, Any]]
 
 
-def _lock_state(db: Session) -> StatsState:
-    """The rollup's state row, locked for this transaction (made the first time)."""
-    touched = db.execute(
+def _lock_state(db: Session, *, wait: bool = True) -> StatsState | None:
+    """The rollup's state row, locked for this transaction (made the first time). With
+    `wait=False` (the background count), None at once when another process holds it
+    (PostgreSQL; on SQLite the transaction already holds the database's one write lock)."""
+    if not wait and db.get_bind().dialect.name == "postgresql":
+        found = db.scalar(
+            select(StatsState)
+            .where(StatsState.id == STATE_ID)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        if found is not None:
+            found.updated_at = datetime.now(UTC)
+            return found
+        if db.scalar(select(StatsState.id).where(StatsState.id == STATE_ID)) is not None:
+            return None  # another process is counting: it counts what we would have
+    touch = (
         update(StatsState)
         .where(StatsState.id == STATE_ID)
         .values(updated_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
     )
-    if not int(getattr(touched, "rowcount", 0) or 0):
+    if not int(getattr(db.execute(touch), "rowcount", 0) or 0):
         db.execute(
             upsert(db, StatsState)
             .values(id=STATE_ID, last_seq=0, updated_at=datetime.now(UTC))
             .on_conflict_do_nothing()
         )
+        # Made by us, or by another process at the same moment (then "do nothing" waited for
+        # it and took no lock): lock it now, after whoever holds it.
+        db.execute(touch)
     state = db.get(StatsState, STATE_ID, populate_existing=True)
     assert state is not None
     return state
@@ -92,7 +112,7 @@ def apply(db: Session, rows: Iterable[Sequence[Any]]) -> int:
         found = rules.contribution(type, outcome, client_id, user_id, values)
         if not (found.counts or found.distinct or found.first):
             continue
-        day = at.date()
+        day = found.day or at.date()
         for client, metric, dim in found.counts:
             by_day[(day, client, metric, dim)] += 1
         for client, metric, user in found.distinct:
@@ -177,10 +197,15 @@ def ended_interactions(db: Session, state: StatsState, until: datetime) -> tuple
     return rows, more
 
 
-def step(db: Session, *, batch: int = BATCH, now: datetime | None = None) -> tuple[int, bool]:
+def step(
+    db: Session, *, batch: int = BATCH, now: datetime | None = None, wait: bool = True
+) -> tuple[int, bool]:
     """Count the next `batch` chain positions and the sign-in requests whose time ran out
-    before `now`. Returns (events read and requests' contributions counted, more to do)."""
-    state = _lock_state(db)
+    before `now`. Returns (events read and requests' contributions counted, more to do);
+    with `wait=False`, (0, False) at once when another process is counting."""
+    state = _lock_state(db, wait=wait)
+    if state is None:
+        return 0, False
     ended, more_ended = ended_interactions(db, state, now or datetime.now(UTC))
     head = db.scalar(select(func.max(Event.seq))) or 0
     last = state.last_seq
@@ -197,16 +222,20 @@ def step(db: Session, *, batch: int = BATCH, now: datetime | None = None) -> tup
     return counted, upto < head or more_ended
 
 
-def run(runtime: Runtime, *, batch: int = BATCH, now: datetime | None = None) -> int:
-    """Bring the rollups up to date; one transaction per batch. Returns events counted."""
+def run(
+    runtime: Runtime, *, batch: int = BATCH, now: datetime | None = None, wait: bool = True
+) -> int:
+    """Bring the rollups up to date; one transaction per batch. Returns events counted.
+    With `wait=False` (the background count) it leaves the work to another process that is
+    sealing or counting at the moment."""
     from idp.audit import sealer
 
     total = 0
     while True:
         # Counted in chain order: seal what has committed first.
-        sealer.seal_all(runtime.db)
+        sealer.seal_all(runtime.db, wait=wait)
         with runtime.db.transaction() as db:
-            counted, more = step(db, batch=batch, now=now)
+            counted, more = step(db, batch=batch, now=now, wait=wait)
         total += counted
         if not more:
             return total

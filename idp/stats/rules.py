@@ -15,7 +15,10 @@ Per e-service (and for all of them together, `ALL`):
   (counted from the request, like `started`);
 - `consents_given`, `consents_revoked`;
 - distinct citizens (exact, per period): `citizens` (completed a sign-in), `new_citizens`
-  (the first sign-in ever to that e-service; to any e-service for `ALL`).
+  (the first sign-in ever to that e-service; to any e-service for `ALL`);
+- `ratings`: ratings of it, by source and score (`signin:4`, `eservice:2`), on the day of the
+  sign-in or transaction rated (`feedback.rated`); `feedback_asked`, `feedback_skipped`: our
+  questions after a sign-in shown and skipped.
 
 System-wide only (`ALL`): second factors enrolled, recovery codes used, lockouts and password
 resets, each as a count of events and of distinct citizens.
@@ -24,6 +27,7 @@ resets, each as a count of events and of distinct citizens.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 ALL = "*"
@@ -46,6 +50,13 @@ SYSTEM = {
     "auth.account_locked": ("lockouts", "locked_citizens"),
     "auth.password_reset": ("password_resets", "reset_citizens"),
 }
+FEEDBACK = {
+    "feedback.rated": "ratings",
+    "feedback.asked": "feedback_asked",
+    "feedback.skipped": "feedback_skipped",
+}
+RATING_SOURCES = ("signin", "eservice")
+SCORES = (1, 2, 3, 4, 5)
 TYPES = sorted(
     {
         "signin.started",
@@ -53,6 +64,7 @@ TYPES = sorted(
         "signin.cancelled",
         "consent.granted",
         "consent.revoked",
+        *FEEDBACK,
         *SIGNIN_STEPS,
         *SYSTEM,
     }
@@ -62,11 +74,13 @@ TYPES = sorted(
 @dataclass
 class Contribution:
     """What one event adds: counts `(client, metric, dim) -> n`, distinct citizens
-    `(client, metric, user)`, and first sign-ins `(client, user)`."""
+    `(client, metric, user)`, and first sign-ins `(client, user)`; on the day of the event,
+    or on `day` when it is about another one (a rating of an earlier transaction)."""
 
     counts: list[tuple[str, str, str]] = field(default_factory=list)
     distinct: list[tuple[str, str, int]] = field(default_factory=list)
     first: list[tuple[str, int]] = field(default_factory=list)
+    day: date | None = None
 
 
 def is_eservice(client_id: str | None) -> bool:
@@ -117,8 +131,22 @@ def contribution(
         reason = str(data.get("reason") or "")
         dim = step if not reason or reason == step else f"{step}:{reason}"
         found.counts += [(c, "failed", dim[:64]) for c in _both(client_id)]
+    elif type == "feedback.rated":
+        source, score = data.get("source"), data.get("score")
+        if source in RATING_SOURCES and score in SCORES and not isinstance(score, bool):
+            found.counts += [(c, "ratings", f"{source}:{score}") for c in _both(client_id)]
+            found.day = _day(data.get("on"))
+    elif type in FEEDBACK:
+        found.counts += [(c, FEEDBACK[type], "") for c in _both(client_id)]
     elif type == "consent.granted":
         found.counts += [(c, "consents_given", "") for c in _both(client_id)]
     elif type == "consent.revoked":
         found.counts += [(c, "consents_revoked", "") for c in _both(client_id)]
     return found
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

@@ -16,6 +16,7 @@ from idp.stats.periods import NAMES
 from idp.stats.rollup import STATE_ID
 
 DEFAULT_DAYS = 30
+CSV_TABLES = ("periods", "kpis")  # `?table=`: one line per period, or per key figure
 MAX_PERIODS = {"d": 400, "w": 3 * 53, "m": 10 * 12}
 PERIOD_LABELS = {"d": N_("Day"), "w": N_("Week"), "m": N_("Month")}
 CHARTS = (
@@ -68,6 +69,8 @@ def _report(call: Call, chosen: Filters) -> indicators.Report:
         period=chosen.period,
         client_id=chosen.client_id,
         min_cell=call.runtime.settings.stats_min_cell,
+        adult_population=call.runtime.settings.stats_adult_population,
+        currency=call.runtime.settings.stats_currency,
     )
 
 
@@ -132,12 +135,19 @@ def _csv(call: Call) -> Response:
         chosen = filters(call)
     except BadFilter as error:
         return JSONResponse({"error": "invalid_request", "error_description": str(error)}, 400)
-    text = export.to_csv(_report(call, chosen))
+    table = call.query("table", 16) or "periods"
+    if table not in CSV_TABLES:
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": "table is periods or kpis."}, 400
+        )
+    found = _report(call, chosen)
+    text = export.kpis_to_csv(found) if table == "kpis" else export.to_csv(found)
+    name = "indicators-kpis.csv" if table == "kpis" else "indicators.csv"
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
         headers={
-            "Content-Disposition": 'attachment; filename="indicators.csv"',
+            "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
         },
     )

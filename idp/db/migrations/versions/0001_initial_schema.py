@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 05:22:57.423998
+Create Date: 2026-12-02 07:42:23.984499
 """
 
 from collections.abc import Sequence
@@ -28,6 +28,14 @@ def upgrade() -> None:
     sa.Column('anchor_hash', sa.String(length=64), nullable=False),
     sa.Column('updated_at', idp.db.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_chain_head'))
+    )
+    op.create_table('channel_totals',
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('transactions', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('client_id', 'month', 'channel', name=op.f('pk_channel_totals'))
     )
     op.create_table('clients',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -56,6 +64,8 @@ def upgrade() -> None:
     sa.Column('contacts', idp.db.types.JSONType(), nullable=False),
     sa.Column('legal_basis', sa.Text(), nullable=True),
     sa.Column('allowed_claims', idp.db.types.JSONType(), nullable=False),
+    sa.Column('public_stats', sa.Boolean(), nullable=False),
+    sa.Column('feedback_sampling_rate', sa.Float(), nullable=False),
     sa.Column('registration_token_hash', sa.String(length=64), nullable=True),
     sa.Column('disabled_at', idp.db.types.UTCDateTime(), nullable=True),
     sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
@@ -86,6 +96,31 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_type_at', ['type', 'at'], unique=False)
         batch_op.create_index('ix_events_unsealed', ['id'], unique=False, postgresql_where=sa.text('seq IS NULL'), sqlite_where=sa.text('seq IS NULL'))
         batch_op.create_index('ix_events_user_id_at', ['user_id', 'at'], unique=False)
+
+    op.create_table('feedback_prompts',
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('citizen_ref', sa.String(length=64), nullable=False),
+    sa.Column('asked_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('answered_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('client_id', 'citizen_ref', name=op.f('pk_feedback_prompts'))
+    )
+    with op.batch_alter_table('feedback_prompts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_feedback_prompts_asked_at'), ['asked_at'], unique=False)
+
+    op.create_table('feedback_ratings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.Column('comment_expires_at', idp.db.types.UTCDateTime(), nullable=True),
+    sa.Column('occurred_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback_ratings'))
+    )
+    with op.batch_alter_table('feedback_ratings', schema=None) as batch_op:
+        batch_op.create_index('ix_feedback_ratings_client_id_created_at', ['client_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_feedback_ratings_comment_expires_at'), ['comment_expires_at'], unique=False)
 
     op.create_table('initial_access_tokens',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -119,6 +154,13 @@ def upgrade() -> None:
     with op.batch_alter_table('logout_deliveries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_logout_deliveries_next_attempt_at'), ['next_attempt_at'], unique=False)
 
+    op.create_table('service_costs',
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', idp.db.types.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('client_id', 'month', name=op.f('pk_service_costs'))
+    )
     op.create_table('stats_counts',
     sa.Column('period', sa.String(length=1), nullable=False),
     sa.Column('start', sa.Date(), nullable=False),
@@ -526,11 +568,21 @@ def downgrade() -> None:
     op.drop_table('stats_state')
     op.drop_table('stats_sets')
     op.drop_table('stats_counts')
+    op.drop_table('service_costs')
     with op.batch_alter_table('logout_deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_logout_deliveries_next_attempt_at'))
 
     op.drop_table('logout_deliveries')
     op.drop_table('initial_access_tokens')
+    with op.batch_alter_table('feedback_ratings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_feedback_ratings_comment_expires_at'))
+        batch_op.drop_index('ix_feedback_ratings_client_id_created_at')
+
+    op.drop_table('feedback_ratings')
+    with op.batch_alter_table('feedback_prompts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_feedback_prompts_asked_at'))
+
+    op.drop_table('feedback_prompts')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_user_id_at')
         batch_op.drop_index('ix_events_unsealed', postgresql_where=sa.text('seq IS NULL'), sqlite_where=sa.text('seq IS NULL'))
@@ -539,5 +591,6 @@ def downgrade() -> None:
 
     op.drop_table('events')
     op.drop_table('clients')
+    op.drop_table('channel_totals')
     op.drop_table('audit_chain_head')
     # ### end Alembic commands ###
