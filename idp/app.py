@@ -104,6 +104,11 @@ async def server_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def api(method: str, path: str) -> Route:
+    """A route of the admin API: its operation is found by method and path (idp/admin/api.py)."""
+    return Route(API + path, admin_api.handler(method, path), methods=[method])
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/health/alive", health.alive, methods=["GET"]),
@@ -268,106 +273,34 @@ def routes() -> list[BaseRoute]:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         # Admin API (idp/admin/api.py): JSON, admin-scope Bearer tokens, OpenAPI described
         Route(API + "/openapi.json", admin_openapi.openapi_json, methods=["GET"]),
-        Route(API + "/clients", admin_api.handler("GET", "/clients"), methods=["GET"]),
-        Route(API + "/clients", admin_api.handler("POST", "/clients"), methods=["POST"]),
-        Route(
-            API + "/clients/{client_id}",
-            admin_api.handler("GET", "/clients/{client_id}"),
-            methods=["GET"],
-        ),
-        Route(
-            API + "/clients/{client_id}",
-            admin_api.handler("PATCH", "/clients/{client_id}"),
-            methods=["PATCH"],
-        ),
-        Route(
-            API + "/clients/{client_id}/rotate-secret",
-            admin_api.handler("POST", "/clients/{client_id}/rotate-secret"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/clients/{client_id}/disable",
-            admin_api.handler("POST", "/clients/{client_id}/disable"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/clients/{client_id}/enable",
-            admin_api.handler("POST", "/clients/{client_id}/enable"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/clients/{client_id}/indicator-settings",
-            admin_api.handler("POST", "/clients/{client_id}/indicator-settings"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/channel-totals",
-            admin_api.handler("GET", "/channel-totals"),
-            methods=["GET"],
-        ),
-        Route(
-            API + "/channel-totals",
-            admin_api.handler("POST", "/channel-totals"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/channel-totals/import",
-            admin_api.handler("POST", "/channel-totals/import"),
-            methods=["POST"],
-        ),
-        Route(API + "/costs", admin_api.handler("GET", "/costs"), methods=["GET"]),
-        Route(API + "/costs", admin_api.handler("POST", "/costs"), methods=["POST"]),
-        Route(API + "/costs/import", admin_api.handler("POST", "/costs/import"), methods=["POST"]),
-        Route(
-            API + "/feedback/comments",
-            admin_api.handler("GET", "/feedback/comments"),
-            methods=["GET"],
-        ),
-        Route(API + "/citizens", admin_api.handler("GET", "/citizens"), methods=["GET"]),
-        Route(
-            API + "/citizens/{username}",
-            admin_api.handler("GET", "/citizens/{username}"),
-            methods=["GET"],
-        ),
-        Route(
-            API + "/citizens/{username}/disable",
-            admin_api.handler("POST", "/citizens/{username}/disable"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/citizens/{username}/enable",
-            admin_api.handler("POST", "/citizens/{username}/enable"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/citizens/{username}/unlock",
-            admin_api.handler("POST", "/citizens/{username}/unlock"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/citizens/{username}/reset-second-factor",
-            admin_api.handler("POST", "/citizens/{username}/reset-second-factor"),
-            methods=["POST"],
-        ),
-        Route(
-            API + "/citizens/{username}/end-sessions",
-            admin_api.handler("POST", "/citizens/{username}/end-sessions"),
-            methods=["POST"],
-        ),
-        Route(API + "/keys", admin_api.handler("GET", "/keys"), methods=["GET"]),
-        Route(API + "/keys/rotate", admin_api.handler("POST", "/keys/rotate"), methods=["POST"]),
-        Route(
-            API + "/keys/{kid}/retire",
-            admin_api.handler("POST", "/keys/{kid}/retire"),
-            methods=["POST"],
-        ),
-        Route(API + "/audit", admin_api.handler("GET", "/audit"), methods=["GET"]),
-        Route(API + "/audit/verify", admin_api.handler("GET", "/audit/verify"), methods=["GET"]),
-        Route(
-            API + "/initial-tokens",
-            admin_api.handler("POST", "/initial-tokens"),
-            methods=["POST"],
-        ),
+        api("GET", "/clients"),
+        api("POST", "/clients"),
+        api("GET", "/clients/{client_id}"),
+        api("PATCH", "/clients/{client_id}"),
+        api("POST", "/clients/{client_id}/rotate-secret"),
+        api("POST", "/clients/{client_id}/disable"),
+        api("POST", "/clients/{client_id}/enable"),
+        api("POST", "/clients/{client_id}/indicator-settings"),
+        api("GET", "/channel-totals"),
+        api("POST", "/channel-totals"),
+        api("POST", "/channel-totals/import"),
+        api("GET", "/costs"),
+        api("POST", "/costs"),
+        api("POST", "/costs/import"),
+        api("GET", "/feedback/comments"),
+        api("GET", "/citizens"),
+        api("GET", "/citizens/{username}"),
+        api("POST", "/citizens/{username}/disable"),
+        api("POST", "/citizens/{username}/enable"),
+        api("POST", "/citizens/{username}/unlock"),
+        api("POST", "/citizens/{username}/reset-second-factor"),
+        api("POST", "/citizens/{username}/end-sessions"),
+        api("GET", "/keys"),
+        api("POST", "/keys/rotate"),
+        api("POST", "/keys/{kid}/retire"),
+        api("GET", "/audit"),
+        api("GET", "/audit/verify"),
+        api("POST", "/initial-tokens"),
         Mount("/static", StaticFiles(directory=templating.STATIC_DIR), name="static"),
     ]
 
