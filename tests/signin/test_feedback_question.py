@@ -3,17 +3,19 @@ keeps, and that the citizen always goes back to the e-service with a code that w
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from starlette.testclient import TestClient
 
-from idp.db.models import Event, FeedbackPrompt, FeedbackRating, User
+from idp.db.models import Event, FeedbackPrompt, FeedbackRating, Interaction, User
 from idp.runtime import Runtime
 from idp.services import clients as client_service
 from idp.services import feedback
+from idp.stats import indicators, rollup
 from tests.protocol.conftest import (
     EService,
     Flow,
@@ -226,3 +228,21 @@ def test_failed_sign_in_is_never_asked_and_a_completed_one_through_the_pages_is(
     with runtime.db.read() as db:
         completed = db.scalar(select(Event).where(Event.type == "signin.completed"))
     assert completed is not None and completed.data["seconds"] is not None
+
+
+def test_a_question_left_unanswered_counts_the_sign_in_completed_not_abandoned(
+    client: TestClient, runtime: Runtime, service: EService, citizen: User
+) -> None:
+    asked(client, Flow.new(service))  # the session answered at once, then the question
+    # The citizen closes the tab; the request held for the question runs out.
+    with runtime.db.transaction() as db:
+        db.execute(update(Interaction).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    rollup.run(runtime)
+    today = datetime.now(UTC).date()
+    with runtime.db.read() as db:
+        found = indicators.report(
+            db, since=today, until=today, client_id=service.client_id, min_cell=1
+        )
+    (day,) = found.rows
+    assert (day.values["started"], day.values["completed"]) == (1, 1)
+    assert not day.values["abandoned"]
