@@ -32,6 +32,7 @@ from idp.auth import views as signin
 from idp.config import Settings, load_settings
 from idp.db import DatabaseUnavailable
 from idp.feedback import api as ratings_api
+from idp.feedback import question
 from idp.i18n import N_
 from idp.logging import configure_logging, get_logger
 from idp.logout import delivery as logout_delivery
@@ -121,6 +122,8 @@ def routes() -> list[BaseRoute]:
         Route("/authorize/resume/{interaction_id}", oauth.authorization_resume, methods=["GET"]),
         Route("/authorize/cancel/{interaction_id}", oauth.authorization_cancel, methods=["GET"]),
         Route("/consent/{interaction_id}", oauth.consent, methods=["GET", "POST"]),
+        Route("/feedback/{interaction_id}", question.question_page, methods=["GET"]),
+        Route("/feedback/{interaction_id}", question.question_submit, methods=["POST"]),
         Route("/token", oauth.token, methods=["POST"]),
         Route("/userinfo", oauth.userinfo, methods=["GET", "POST"]),
         Route("/introspect", oauth.introspection, methods=["POST"]),

@@ -542,6 +542,20 @@ def clients_update(
     contact: Contacts = None,
     allow_claim: AllowedClaims = None,
     legal_basis: LegalBasis = None,
+    public_stats: Annotated[
+        bool | None,
+        typer.Option(
+            "--public-stats/--no-public-stats", help="Show its indicators on the /stats page."
+        ),
+    ] = None,
+    feedback_sampling_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of completed sign-ins after which the citizen is asked how easy it was.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change what was registered: only the options given change. A repeated option replaces
@@ -571,7 +585,8 @@ def clients_update(
         "legal_basis": legal_basis,
     }
     changes = {key: _given(value) for key, value in given.items() if value is not None}
-    if not changes:
+    indicators = {"public_stats": public_stats, "feedback_sampling_rate": feedback_sampling_rate}
+    if not changes and all(value is None for value in indicators.values()):
         fail("nothing to change: give at least one option (see --help)", 2)
     if "jwks" in changes:
         changes["jwks"] = _key_set(changes["jwks"])
@@ -585,6 +600,22 @@ def clients_update(
     )
     with transaction(rt) as session:
         updated = client_service.update_client(session, client_id, checked, actor=ACTOR)
+        shown = {name: getattr(updated.client, name) for name in indicators}
+        if any(value is not None for value in indicators.values()):
+            client_service.set_indicator_settings(
+                session,
+                client_id,
+                public_stats=public_stats,
+                feedback_sampling_rate=feedback_sampling_rate,
+                actor=ACTOR,
+            )
+        updated.changes.update(
+            {
+                name: {"before": shown[name], "after": getattr(updated.client, name)}
+                for name in indicators
+                if getattr(updated.client, name) != shown[name]
+            }
+        )
         data = {**client_service.describe(updated.client), "changes": updated.changes}
     emit(as_json, data, lambda: _updated_text(client_id, updated))
     if data["auth_method"] in client_service.SECRET_METHODS and not data["has_secret"]:

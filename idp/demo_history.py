@@ -84,7 +84,7 @@ def _eservices(db: Session) -> None:
                 ),
                 actor=ACTOR,
             )
-        rate = 0.0 if service.name is not None else 0.5  # the demo's own sign-ins are asked
+        rate = 0.0 if service.name is not None else 0.2  # the demo's own sign-ins are asked
         client_service.set_indicator_settings(
             db, service.client_id, public_stats=True, feedback_sampling_rate=rate, actor=ACTOR
         )

@@ -774,6 +774,30 @@ def test_clients_update_refuses_bad_changes_and_writes_nothing(
     assert updated_events(cli_env) == []
 
 
+def test_clients_update_sets_the_feedback_sampling_rate_and_public_stats(
+    capsys: pytest.CaptureFixture[str], cli_env: Settings
+) -> None:
+    create_tax(capsys)
+    after = run_json(
+        capsys, "clients", "update", "tax", "--feedback-sampling-rate", "0.2", "--public-stats"
+    )
+    assert after["feedback_sampling_rate"] == 0.2 and after["public_stats"] is True
+    assert after["changes"] == {
+        "public_stats": {"before": False, "after": True},
+        "feedback_sampling_rate": {"before": 0.0, "after": 0.2},
+    }
+    shown = run_json(capsys, "clients", "show", "tax")
+    assert shown["feedback_sampling_rate"] == 0.2 and shown["public_stats"] is True
+    changed = run_json(
+        capsys, "clients", "update", "tax", "--name", "Tax office", "--no-public-stats"
+    )
+    assert changed["name"] == "Tax office" and changed["public_stats"] is False
+    assert changed["feedback_sampling_rate"] == 0.2
+    code, _out, err = run(capsys, "clients", "update", "tax", "--feedback-sampling-rate", "1.5")
+    assert code == 2 and "--feedback-sampling-rate" in err
+    assert run_json(capsys, "clients", "show", "tax")["feedback_sampling_rate"] == 0.2
+
+
 def test_clients_update_of_an_unknown_client(
     capsys: pytest.CaptureFixture[str], cli_env: Settings
 ) -> None:

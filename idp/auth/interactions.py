@@ -34,6 +34,9 @@ ADMIN_CONSOLE_NAME = N_("Administration console")
 ACCOUNT = "idp:account"
 ACCOUNT_NAME = N_("Your account")
 INTERNAL_PREFIXES = {ADMIN_CONSOLE: "/admin", ACCOUNT: "/account"}
+# Set in `signin` (to the citizen's id) once the sign-in is complete and our question
+# (`idp.services.feedback`) is shown: the request waits until it is answered or skipped.
+QUESTION = "question"
 
 
 @lru_cache(maxsize=8)
@@ -84,12 +87,15 @@ def start(
     return interaction
 
 
-def bind_browser(response: Response, interaction: Interaction, settings: Settings) -> None:
-    """Give this browser the cookie that `load()` checks."""
+def bind_browser(
+    response: Response, interaction: Interaction, settings: Settings, max_age: int | None = None
+) -> None:
+    """Give this browser the cookie that `load()` checks (for `max_age` seconds, by default the
+    interaction's lifetime)."""
     response.set_cookie(
         binding_cookie_name(interaction.id, settings),
         _binding_value(interaction.id, settings),
-        max_age=settings.interaction_lifetime,
+        max_age=max_age or settings.interaction_lifetime,
         path="/",
         secure=settings.issuer.startswith("https://"),
         httponly=True,
@@ -125,12 +131,15 @@ def redirect_to_login(interaction: Interaction, settings: Settings) -> Response:
     return response
 
 
-def load(db: Session, interaction_id: str, request: Request) -> Interaction | None:
-    """The interaction if it is live, not yet completed, and bound to this browser."""
+def load(
+    db: Session, interaction_id: str, request: Request, *, used: bool = False
+) -> Interaction | None:
+    """The interaction if it is live, not yet completed (or, with `used`, even if it is), and
+    bound to this browser."""
     if not interaction_id or len(interaction_id) > 64:
         return None
     interaction = db.get(Interaction, interaction_id)
-    if interaction is None or interaction.completed_at is not None:
+    if interaction is None or (interaction.completed_at is not None and not used):
         return None
     if datetime.now(UTC) >= interaction.expires_at:
         return None

@@ -1,2 +1,2 @@
-"""Citizens' ratings of the e-services: the e-services' rating API (the question asked after a
-sign-in is `idp.services.feedback`)."""
+"""Citizens' ratings of the e-services: our question after a sign-in (`question`, the page) and
+the e-services' rating API (`api`); what is asked and kept is `idp.services.feedback`."""

@@ -4,7 +4,9 @@
 current single sign-on session satisfies it and consent is on file (or not needed), the code
 goes back at once; with `prompt=none` anything missing is an error sent back without any page;
 otherwise the request waits as an interaction while the citizen signs in or consents, and
-`/authorize/resume/<id>` or `/consent/<id>` finishes it.
+`/authorize/resume/<id>` or `/consent/<id>` finishes it. After a completed sign-in the citizen
+may be asked how easy it was (`/feedback/<id>`): the request waits for that too, and the code
+is made only once the question is answered or skipped.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from idp.oauth.claims import consent_claims
 from idp.oauth.grants import KNOWN_PARAMETERS, AuthorizationParams
 from idp.oauth.server import HttpInput, ProtocolServer, stored_request
 from idp.runtime import Runtime
+from idp.services import feedback
 
 
 @dataclass
@@ -155,30 +158,96 @@ def to_consent(runtime: Runtime, interaction: Interaction) -> Response:
 
 
 def issue_code(
-    db: Session, pending: Pending, user: User, sso: SsoSession, interaction: Interaction | None
+    db: Session,
+    runtime: Runtime,
+    pending: Pending,
+    user: User,
+    sso: SsoSession,
+    interaction: Interaction | None,
 ) -> Response:
+    """The sign-in is complete: it is recorded, then perhaps our question is shown (the code
+    waits for it), then the code goes back to the e-service."""
+    client_id = pending.request.client.client_id
+    if interaction is None or not interaction.signin.get(interactions.QUESTION):
+        interactive = "none" not in pending.params.prompt
+        ask = feedback.offer(
+            db, runtime, client_id=client_id, user_id=user.id, interactive=interactive
+        )
+        if interaction is None and not ask:
+            events.record(db, "signin.started", client_id=client_id)
+        events.record(
+            db,
+            "signin.completed",
+            user_id=user.id,
+            client_id=client_id,
+            acr=sso.acr,
+            amr=sorted(sso.amr),
+            sso=interaction is None or sso.auth_time < interaction.created_at,
+            seconds=None
+            if interaction is None
+            else int((datetime.now(UTC) - interaction.created_at).total_seconds()),
+            scope=pending.scope,
+            claims=pending.claims,
+            ua=sso.user_agent,
+        )
+        if ask:
+            return ask_question(db, runtime, pending, user, interaction)
     if interaction is not None and not interactions.complete(db, interaction):
         raise RequestRejected("This sign-in request was already used.")
     pending.request.sso = sso
     response: Response = pending.server.create_authorization_response(
         pending.request, grant_user=user, grant=pending.grant
     )
-    events.record(
-        db,
-        "signin.completed",
-        user_id=user.id,
-        client_id=pending.request.client.client_id,
-        acr=sso.acr,
-        amr=sorted(sso.amr),
-        sso=interaction is None or sso.auth_time < interaction.created_at,
-        seconds=None
-        if interaction is None
-        else int((datetime.now(UTC) - interaction.created_at).total_seconds()),
-        scope=pending.scope,
-        claims=pending.claims,
-        ua=sso.user_agent,
+    return response
+
+
+# Our question after the sign-in --------------------------------------------------------------
+
+
+def question_url(interaction: Interaction | str) -> str:
+    interaction_id = interaction if isinstance(interaction, str) else interaction.id
+    return f"/feedback/{interaction_id}"
+
+
+def ask_question(
+    db: Session, runtime: Runtime, pending: Pending, user: User, interaction: Interaction | None
+) -> Response:
+    """Hold the request (a sign-in answered at once by the session is stored as an interaction
+    now, which counts it as started) while the citizen sees our question, for as long as the
+    question can be answered; no code exists until then."""
+    if interaction is None:
+        interaction = start_interaction(db, runtime, pending, force_login=False)
+    interaction.signin = {**(interaction.signin or {}), interactions.QUESTION: user.id}
+    hold = feedback.ANSWER_WITHIN
+    interaction.expires_at = max(interaction.expires_at, datetime.now(UTC) + hold)
+    response = RedirectResponse(
+        question_url(interaction), status_code=303, headers={"Cache-Control": "no-store"}
+    )
+    interactions.bind_browser(
+        response, interaction, runtime.settings, max_age=int(hold.total_seconds())
     )
     return response
+
+
+def question(
+    db: Session, runtime: Runtime, request: Request, interaction_id: str, *, sent: bool = False
+) -> tuple[Pending, Interaction] | Response:
+    """The request waiting for our question, and its interaction; or, when there is nothing
+    to ask any more, the response that ends it. A form `sent` again once the request was
+    answered (a second tap, the back button) is answered anew, as the same request would be
+    at `/authorize`, so the citizen still returns to the e-service."""
+    interaction = interactions.load(db, interaction_id, request, used=sent)
+    if interaction is None or not interaction.signin.get(interactions.QUESTION):
+        raise RequestRejected("This sign-in request has expired or was already used.")
+    pending = validate(
+        ProtocolServer(runtime, db), stored_request(runtime.settings.issuer, interaction.params)
+    )
+    if isinstance(pending, Response):
+        interactions.complete(db, interaction)
+        return pending
+    if interaction.completed_at is not None:
+        return decide(db, runtime, request, pending)
+    return pending, interaction
 
 
 def decide(
@@ -214,9 +283,7 @@ def decide(
         if interaction is None:
             interaction = start_interaction(db, runtime, pending, force_login=False)
         return to_consent(runtime, interaction)
-    if interaction is None:
-        events.record(db, "signin.started", client_id=pending.request.client.client_id)
-    return issue_code(db, pending, user, sso, interaction)
+    return issue_code(db, runtime, pending, user, sso, interaction)
 
 
 def resume(
@@ -267,4 +334,4 @@ def consent_answer(
     consents.grant(db, sso.user_id, client_id, pending.scope, pending.claims)
     user = db.get(User, sso.user_id)
     assert user is not None
-    return issue_code(db, pending, user, sso, interaction)
+    return issue_code(db, runtime, pending, user, sso, interaction)

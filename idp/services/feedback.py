@@ -51,6 +51,10 @@ class UnknownSubject(NotFound):
     code = "unknown_subject"
 
 
+class NoOpenQuestion(InvalidInput):
+    """The question was answered or skipped already, or asked too long ago."""
+
+
 def citizen_reference(secrets: SecretBox, client_id: str, user_id: int) -> str:
     """The citizen, towards one e-service, as the question's record names them."""
     return secrets.pseudonym("feedback prompt", client_id, str(user_id))
@@ -155,7 +159,7 @@ def _open_question(
     reference = citizen_reference(runtime.secrets, client_id, user_id)
     prompt = db.get(FeedbackPrompt, (client_id, reference), with_for_update=True)
     if prompt is None or prompt.answered_at is not None or now - prompt.asked_at > ANSWER_WITHIN:
-        raise InvalidInput(N_("there is no open question about this e-service"))
+        raise NoOpenQuestion(N_("there is no open question about this e-service"))
     return prompt
 
 

@@ -9,7 +9,8 @@ Sign-ins that wait for the citizen are counted from their requests (`interaction
 audit events: anyone can make `/authorize` store one, and the audit log keeps its entries for
 years. Once a request's time has run out (it has long been committed then) it counts as a
 sign-in started, on the day it started, and, if unfinished, as one abandoned at the step it
-reached; `idp janitor` deletes it only after that (`until` below, the same instant).
+reached (unless it was held for the question asked after a completed sign-in); `idp janitor`
+deletes it only after that (`until` below, the same instant).
 
 It runs in every serving process about once a minute (`idp.stats.worker`), skipping a round
 when another process is at it, and in `idp janitor` and `idp stats rollup`.
@@ -32,6 +33,7 @@ from pyroaring import BitMap64
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from idp.auth.interactions import QUESTION
 from idp.db.inserts import upsert
 from idp.db.models import Event, Interaction, StatsCount, StatsState
 from idp.runtime import Runtime
@@ -180,7 +182,8 @@ def ended_interactions(db: Session, state: StatsState, until: datetime) -> tuple
     for interaction in found:
         client_id = interaction.client_id
         rows.append((interaction.created_at, "signin.started", "success", client_id, None, {}))
-        if interaction.completed_at is None:
+        # A sign-in held for our question was completed (`signin.completed`): not abandoned.
+        if interaction.completed_at is None and not (interaction.signin or {}).get(QUESTION):
             amr = interaction.amr or []
             reached = (
                 "password"
