@@ -102,6 +102,7 @@ def _eservice(
         summary.append(
             {
                 "field": field,
+                "kind": kind,
                 "title": title,
                 "explained": EXPLAINED[field],
                 "shown": _figure(value, previous, kind, locale, currency),
