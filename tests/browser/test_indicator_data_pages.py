@@ -24,9 +24,9 @@ from tests.demo_stack import Stack
 from tests.stats.test_kpis import record, signin
 
 
-def _figures(stack: Stack) -> str:
-    """A public e-service with a long name and two months of sign-ins, transactions, costs
-    and a comment; the name."""
+def _figures(stack: Stack, *, public: bool = False) -> str:
+    """An e-service with a long name and two months of sign-ins, transactions, costs and a
+    comment, public or not (the public page then shows that one only); the name."""
     tag = secrets.token_hex(3)
     name = f"Civil registry certificates and extracts {tag}"
     this = start_of("m", datetime.now(UTC).date())
@@ -44,7 +44,7 @@ def _figures(stack: Stack) -> str:
                 ),
                 actor="test",
             )
-            client_service.set_indicator_settings(db, client_id, public_stats=True, actor="test")
+            client_service.set_indicator_settings(db, client_id, public_stats=public, actor="test")
         for month, citizens in ((before, 7), (latest, 9)):
             for user in range(1, citizens + 1):
                 signin(runtime, month + timedelta(days=1), 900000 + user, client=client_id)
@@ -123,7 +123,7 @@ def _public_tab(browser: Any, open_tab: Callable[..., Visit], viewport: str) -> 
 def test_the_public_statistics_page(
     browser: Any, open_tab: Callable[..., Visit], stack: Stack
 ) -> None:
-    name = _figures(stack)
+    name = _figures(stack, public=True)
     for viewport in sorted(VIEWPORTS):
         context, tab = _public_tab(browser, open_tab, viewport)
         try:
