@@ -24,6 +24,7 @@ from idp.admin import citizens as admin_citizens
 from idp.admin import client_edit as admin_client_edit
 from idp.admin import clients as admin_clients
 from idp.admin import home as admin_home
+from idp.admin import indicator_data
 from idp.admin import keys as admin_keys
 from idp.admin import openapi as admin_openapi
 from idp.audit import sealer as audit_sealer
@@ -48,6 +49,7 @@ from idp.proxies import TrustedProxiesMiddleware
 from idp.redaction import LoggedPaths, SecretPathRoute
 from idp.runtime import Runtime
 from idp.stats import opendata
+from idp.stats import page as public_stats
 from idp.stats import views as indicators
 from idp.stats import worker as indicator_worker
 from idp.stats.metrics import LatencyMiddleware
@@ -242,8 +244,21 @@ def routes() -> list[BaseRoute]:
         Route("/admin/indicators", indicators.indicators_page, methods=["GET"]),
         Route("/admin/indicators.csv", indicators.indicators_csv, methods=["GET"]),
         Route("/admin/indicators.json", indicators.indicators_json, methods=["GET"]),
+        # What the indicators are computed from, and what citizens said (idp/admin/)
+        Route(indicator_data.TRANSACTIONS, indicator_data.transactions_page, methods=["GET"]),
+        Route(indicator_data.TRANSACTIONS, indicator_data.transactions_enter, methods=["POST"]),
+        Route(
+            indicator_data.TRANSACTIONS + "/import",
+            indicator_data.transactions_import,
+            methods=["POST"],
+        ),
+        Route(indicator_data.COSTS, indicator_data.costs_page, methods=["GET"]),
+        Route(indicator_data.COSTS, indicator_data.costs_enter, methods=["POST"]),
+        Route(indicator_data.COSTS + "/import", indicator_data.costs_import, methods=["POST"]),
+        Route(indicator_data.COMMENTS, indicator_data.comments_page, methods=["GET"]),
         Route("/admin/security-reports", reports_admin.reports_page, methods=["GET"]),
-        # The public statistics as open data (idp/stats/opendata.py)
+        # The public statistics: the page (idp/stats/page.py) and its open data (opendata.py)
+        Route("/stats", public_stats.stats_page, methods=["GET"]),
         Route("/stats/kpis.csv", opendata.kpis_csv, methods=["GET"]),
         Route("/stats/kpis.json", opendata.kpis_json, methods=["GET"]),
         Route("/stats/datapackage.json", opendata.datapackage, methods=["GET"]),

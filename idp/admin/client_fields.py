@@ -30,6 +30,8 @@ FIELDS = {
     "logo_uri": N_("Logo URL"),
     "contacts": N_("Contacts"),
     "legal_basis": N_("Legal basis"),
+    "public_stats": N_("Shown on the public statistics page"),
+    "feedback_sampling_rate": N_("Citizens asked after sign-in (share)"),
 }
 
 # The kinds of subject identifier, as an administrator chooses between them.

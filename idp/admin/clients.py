@@ -142,18 +142,28 @@ register_submit = admin_view(
 # One e-service ----------------------------------------------------------------------------------
 
 
-def _last_change(call: Call, client_id: str) -> Event | None:
-    """This administrator's latest change of the e-service, as the audit log records it."""
-    return call.db.scalar(
-        select(Event)
-        .where(
-            Event.type == "admin.client_updated",
-            Event.client_id == client_id,
-            Event.actor == call.admin.actor,
+CHANGE_EVENTS = ("admin.client_updated", "admin.client_indicator_settings")
+
+
+def _last_change(call: Call, client_id: str) -> list[Event]:
+    """This administrator's latest change of the e-service, as the audit log records it: the
+    change of its metadata, of its indicator settings, or both (the edit page writes them one
+    after the other)."""
+    found = list(
+        call.db.scalars(
+            select(Event)
+            .where(
+                Event.type.in_(CHANGE_EVENTS),
+                Event.client_id == client_id,
+                Event.actor == call.admin.actor,
+            )
+            .order_by(Event.id.desc())
+            .limit(2)
         )
-        .order_by(Event.id.desc())
-        .limit(1)
     )
+    if len(found) == 2 and (found[0].type == found[1].type or found[0].id - found[1].id > 3):
+        found = found[:1]
+    return found[::-1]
 
 
 def _detail(call: Call) -> Response:
@@ -163,8 +173,9 @@ def _detail(call: Call) -> Response:
     if code == UNCHANGED:
         change = []
     elif code == UPDATED:
-        event = _last_change(call, client.client_id)
-        change = reader(call.request).details(event.data) if event is not None else None
+        read = reader(call.request)
+        written = _last_change(call, client.client_id)
+        change = [d for e in written for d in read.details(e.data)] if written else None
     return show(
         call,
         "admin/client.html",

@@ -645,9 +645,15 @@ def set_indicator_settings(
     actor: str,
 ) -> Client:
     """Whether the e-service's indicators appear on the public `/stats` page, and the share of
-    its completed sign-ins after which the citizen is asked how easy it was (0 to 1)."""
+    its completed sign-ins after which the citizen is asked how easy it was (0 to 1). Its audit
+    event, `admin.client_indicator_settings`, names each changed value before and after (none is
+    written when nothing changed)."""
     client = get_client(session, client_id)
     changed: dict[str, Any] = {}
+    before = {
+        "public_stats": bool(client.public_stats),
+        "feedback_sampling_rate": client.feedback_sampling_rate or 0.0,
+    }
     if feedback_sampling_rate is not None:
         rate = float(feedback_sampling_rate)
         if not math.isfinite(rate) or not 0 <= rate <= 1:
@@ -655,8 +661,19 @@ def set_indicator_settings(
         client.feedback_sampling_rate = changed["feedback_sampling_rate"] = rate
     if public_stats is not None:
         client.public_stats = changed["public_stats"] = bool(public_stats)
+    diff = {
+        name: {"before": before[name], "after": value}
+        for name, value in changed.items()
+        if before[name] != value
+    }
+    if not diff:
+        return client
     events.record(
-        session, "admin.client_indicator_settings", actor=actor, client_id=client_id, **changed
+        session,
+        "admin.client_indicator_settings",
+        actor=actor,
+        client_id=client_id,
+        changes=diff,
     )
     return client
 

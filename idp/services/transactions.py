@@ -235,8 +235,10 @@ def read_csv(data: bytes | str, columns: tuple[str, ...]) -> list[Entry]:
     return entries
 
 
-def _items(values: Sequence[Mapping[str, Any]]) -> list[Entry]:
-    return [(item(number), entry) for number, entry in enumerate(values, start=1)]
+def _items(
+    values: Sequence[Mapping[str, Any]], label: Callable[[int], Reason] = item
+) -> list[Entry]:
+    return [(label(number), entry) for number, entry in enumerate(values, start=1)]
 
 
 def _write(
@@ -276,10 +278,12 @@ def set_channel_totals(
     *,
     actor: str,
     today: date | None = None,
+    label: Callable[[int], Reason] = item,
 ) -> int:
     """Store transactions by channel, given as `{client_id, month, channel, transactions}`
-    items; refuses them all (naming the item) if one is wrong. Returns how many."""
-    rows = _checked(db, _items(values), _channel_row, REPEATED_CHANNEL, today)
+    items; refuses them all (naming the item, as `label` names its number) if one is wrong.
+    Returns how many."""
+    rows = _checked(db, _items(values, label), _channel_row, REPEATED_CHANNEL, today)
     return _write(db, ChannelTotal, rows, event=CHANNELS_SET, actor=actor, via="list")
 
 
@@ -299,9 +303,10 @@ def set_costs(
     *,
     actor: str,
     today: date | None = None,
+    label: Callable[[int], Reason] = item,
 ) -> int:
     """Store monthly costs, given as `{client_id, month, amount}` items."""
-    rows = _checked(db, _items(values), _cost_row, REPEATED_COST, today)
+    rows = _checked(db, _items(values, label), _cost_row, REPEATED_COST, today)
     return _write(db, ServiceCost, rows, event=COSTS_SET, actor=actor, via="list")
 
 

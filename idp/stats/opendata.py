@@ -23,7 +23,7 @@ def etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def _matches(request: Request, tag: str) -> bool:
+def matches(request: Request, tag: str) -> bool:
     wanted = request.headers.get("if-none-match", "")
     names = {part.strip().removeprefix("W/") for part in wanted.split(",")}
     return "*" in names or tag in names
@@ -37,12 +37,12 @@ def cacheable(request: Request, body: bytes, media_type: str, filename: str) -> 
         "Cache-Control": f"public, max-age={MAX_AGE}",
         "Content-Disposition": f'inline; filename="{filename}"',
     }
-    if _matches(request, tag):
+    if matches(request, tag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
 
 
-def _figures(runtime: Runtime) -> public.PublicStats:
+def figures(runtime: Runtime) -> public.PublicStats:
     settings = runtime.settings
     with runtime.db.read() as db:
         return public.monthly(
@@ -55,7 +55,7 @@ def _download(
 ) -> Callable[[Request], Awaitable[Response]]:
     async def view(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
-        stats = await run_in_threadpool(_figures, runtime)
+        stats = await run_in_threadpool(figures, runtime)
         return cacheable(request, render(stats).encode(), media_type, filename)
 
     return view

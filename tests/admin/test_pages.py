@@ -429,6 +429,16 @@ ACTIONS: list[tuple[str, dict[str, str | list[str]]]] = [  # each POST of the co
     ("/admin/keys/rotate", {"alg": "ES256"}),
     ("/admin/keys/rotate-now?alg=RS256", {}),
     ("/admin/keys/some-kid/retire", {}),  # the key just rotated in
+    (
+        "/admin/indicators/transactions",
+        {"client_id": "tax", "month": "2026-01", "channel": "online", "transactions": "5"},
+    ),
+    (
+        "/admin/indicators/transactions/import",
+        {"pasted": "client_id,month,channel,transactions\ntax,2026-01,post,2\n"},
+    ),
+    ("/admin/indicators/costs", {"client_id": "tax", "month": "2026-01", "amount": "10"}),
+    ("/admin/indicators/costs/import", {"pasted": "client_id,month,amount\ntax,2026-02,10\n"}),
 ]
 
 
