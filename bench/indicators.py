@@ -5,7 +5,8 @@ e-services' and citizens' ratings; `--days` days, `--services` e-services, `--ci
 citizens, whose accounts it makes too) straight into a fresh PostgreSQL schema with COPY, with
 each e-service's monthly transactions by channel and costs, brings the rollups up to date
 (`idp.stats.rollup`, as `idp stats rollup` does), then times the dashboard's report for a
-month by day, a quarter by week and the whole span by month (best of three, each with the
+month by day, a quarter by week and the whole span by month, and the e-services side by side
+for a month and the whole span (best of three, each report with the
 exact unique-citizen count of its range and its key indicators beside the range before), and
 the public page's monthly figures of every e-service. Prints one JSON object. The schema is
 dropped at the end.
@@ -35,7 +36,7 @@ from idp.db.models import ChannelTotal, ServiceCost
 from idp.logging import configure_logging
 from idp.runtime import Runtime
 from idp.services import clients as client_service
-from idp.stats import indicators, public, rollup
+from idp.stats import eservices, indicators, public, rollup
 
 ADULTS = 2_200_000  # the adult population, for the share with an active identity
 
@@ -235,6 +236,12 @@ def main() -> None:
                         lambda: indicators.report(
                             db, since=first, until=last, period="m", **options
                         )
+                    ),
+                    "30_days_eservices_side_by_side": timed(
+                        lambda: eservices.compare(db, since=last - timedelta(days=29), until=last)
+                    ),
+                    "year_by_month_eservices_side_by_side": timed(
+                        lambda: eservices.compare(db, since=first, until=last, period="m")
                     ),
                     "public_monthly_every_service": timed(
                         lambda: public.monthly(

@@ -1,11 +1,14 @@
 """The dashboard's figures as CSV: one line per period, then the range (`to_csv`); the key
-figures beside the range before (`kpis_to_csv`). The JSON export is `Report.as_dict()`."""
+figures beside the range before (`kpis_to_csv`); the e-services side by side, in the order
+shown (`eservices_to_csv`). The JSON export is `Report.as_dict()`."""
 
 from __future__ import annotations
 
 import csv
 import io
 
+from idp.stats.eservices import COLUMNS as ESERVICE_COLUMNS
+from idp.stats.eservices import Eservice
 from idp.stats.indicators import REPORTED, Report
 
 COLUMNS = (
@@ -58,4 +61,15 @@ def kpis_to_csv(report: Report) -> str:
     writer.writerow(KPI_COLUMNS)
     for line in report.kpis.lines() if report.kpis else []:
         writer.writerow(["" if value is None else value for value in line])
+    return out.getvalue()
+
+
+def eservices_to_csv(lines: list[Eservice]) -> str:
+    """One line per e-service, ranked as on the page; suppressed or not reported: empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ESERVICE_COLUMNS)
+    for line in lines:
+        values = line.as_dict()
+        writer.writerow(["" if values[c] is None else values[c] for c in ESERVICE_COLUMNS])
     return out.getvalue()

@@ -1,5 +1,5 @@
-"""The citizen's account pages and the administrators' indicators, in a real browser: on a phone
-and on a desktop, without JavaScript, to a screen reader (axe), in Armenian, English and Russian.
+"""The citizen's account pages, in a real browser: on a phone and on a desktop, without
+JavaScript, to a screen reader (axe), in Armenian, English and Russian.
 
 The demo citizen signs in once per stack (`demo_cookies`) and every test reuses that session:
 each one-time code is accepted once, so signing in again and again would have to wait for new
@@ -522,34 +522,3 @@ def test_account_pages_speak_the_citizens_language(
     assert tab.page.get_attribute("html", "lang") == "hy"
     assert _heading(tab) == headings["/account"][0]
     tab.step("Armenian chosen in a Russian browser")
-
-
-@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
-def test_administrator_reads_the_indicators(
-    stack: Stack, open_tab: Callable[..., Visit], phone: bool
-) -> None:
-    admin = _new_account(stack, admin=True)
-    tab = open_tab(phone=phone)
-    page = tab.page
-    page.goto(f"{stack.provider.url}/admin/indicators")
-    _sign_in(tab, stack, admin)
-    page.wait_for_url(f"{stack.provider.url}/admin/indicators")
-    assert _heading(tab) == "Indicators"
-    charts = page.locator("figure")
-    assert charts.count() == 3
-    for index in range(3):
-        chart = charts.nth(index)
-        assert chart.locator("figcaption").inner_text()
-        assert chart.locator("svg").is_visible()
-    table = page.get_by_role("table", name="Sign-ins by period")
-    assert table.is_visible()
-    assert table.get_by_role("row").filter(has_text="Whole range").count() == 1
-    assert table.locator("tbody tr").count() == 31  # 30 days and the whole range
-    assert page.get_by_role("link", name="Export CSV").is_visible()
-    tab.step("indicators")
-
-    page.get_by_label("Period", exact=True).select_option("w")
-    page.get_by_role("button", name="Show").click()
-    page.wait_for_url(re.compile(r"period=w"))
-    assert page.get_by_role("table", name="Sign-ins by period").is_visible()
-    tab.step("indicators by week")

@@ -1,5 +1,5 @@
-"""Every page of the administration console (but the indicators, checked with the account
-pages), in a real browser (Chromium), on a desktop (1280 x 800) and a phone (390 x 844), in
+"""Every page of the administration console, the indicators dashboard included, in a real
+browser (Chromium), on a desktop (1280 x 800) and a phone (390 x 844), in
 Armenian, English and Russian: no serious or critical WCAG 2.1 AA violation (axe-core), no
 sideways scrolling, each page in its language, and every action that cannot be undone on a
 warning-styled button, behind a confirmation page. An administrator changes an e-service and
@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from idp import demo_history
 from idp.account.compromise import report_not_me
 from idp.db.models import Event, User
 from idp.services import clients as client_service
 from idp.services import keys as key_service
 from idp.services import users as user_service
-from tests.browser.conftest import Visit
+from idp.stats import rollup
+from tests.browser.conftest import SCREENSHOTS, Visit
 from tests.browser.test_account_pages import Account, _sign_in
 from tests.browser.test_signin_pages import (
     LANGUAGES,
@@ -103,7 +105,9 @@ class ConsolePages:
     def page(self) -> Any:
         return self.tab.page
 
-    def check(self, name: str, path: str, *, status: int = 200) -> None:
+    def check(self, name: str, path: str, *, status: int = 200, fits: bool = False) -> None:
+        """`fits`: also no wider than the window asked for (a phone's browser widens its
+        window to fit a page that is too wide, and then it does not scroll sideways)."""
         titles = set()
         for code in LANGUAGES:
             url = f"{self.stack.provider.url}{path}{'&' if '?' in path else '?'}lang={code}"
@@ -116,6 +120,9 @@ class ConsolePages:
             navigation = self.page.get_by_role("navigation", name=re.compile(".+")).first
             assert navigation.is_visible() or self.tab.phone, name
             self.tab.step(f"{name} {code}")
+            if fits:
+                width = self.page.evaluate("document.documentElement.scrollWidth")
+                assert width <= self.page.viewport_size["width"], (name, code, width)
         assert len(titles) == 3, f"{name}: {titles}"  # each language its own words
         self.page.goto(f"{self.stack.provider.url}{path}{'&' if '?' in path else '?'}lang=en")
 
@@ -232,3 +239,60 @@ def test_an_administrator_changes_then_disables_an_e_service(
     for runtime in _runtime(stack):
         with runtime.db.read() as db:
             assert client_service.get_client(db, client_id).disabled_at is not None
+
+
+def test_the_indicators_dashboard(console: ConsolePages, stack: Stack) -> None:
+    """On the demo's history (five e-services, 90 days): the headline tiles, a chart with its
+    table for every series, the e-services ranked and sortable, the drill-down to one, the
+    presets and a refused filter, in every language on a desktop and a phone."""
+    admin, _, _ = _seed(stack)
+    for runtime in _runtime(stack):
+        demo_history.seed(runtime)
+        rollup.run(runtime)
+    page = console.page
+    page.goto(f"{stack.provider.url}/admin/indicators")
+    _sign_in(console.tab, stack, admin)
+    page.wait_for_url(re.compile(r"/admin/indicators"))
+    console.check("indicators", "/admin/indicators", fits=True)
+    if not console.tab.phone:  # the picture of docs/indicators.md
+        page.screenshot(path=SCREENSHOTS / "indicators-desktop.png", full_page=True)
+    assert page.locator(".idp-tile").count() == 11
+    # Not shown over 30 days: the monthly figures, and the share of the adult population
+    # (not set here), each saying why.
+    assert page.locator(".idp-tile__value--none").count() == 3
+    assert page.locator(".idp-tile__note").count() == 3
+    charts = page.locator("svg.idp-chart")
+    assert charts.count() == 8
+    for index in range(charts.count()):
+        table = charts.nth(index).get_attribute("aria-describedby")
+        assert page.locator(f"table#{table}").count() == 1, table
+    page.get_by_text("Show the figures").first.click()
+    assert page.locator("table#table-signins").is_visible()
+    assert page.locator("table#table-signins tbody tr").count() == 30
+    console.tab.step("the figures of a chart")
+
+    ranking = page.locator("#eservices-table")
+    assert ranking.locator("tbody tr").count() >= 5
+    page.get_by_role("link", name=re.compile(r"^Completion rate")).click()
+    page.wait_for_url(re.compile(r"sort=completion_rate"))
+    rates = page.locator("#eservices-table tbody tr td:nth-child(3)").all_inner_texts()
+    shown = [float(rate.rstrip(" %")) for rate in rates if rate != "—"]
+    assert len(shown) >= 5 and shown == sorted(shown, reverse=True)
+    console.tab.step("ranked by completion rate")
+
+    page.locator("#eservices-table").get_by_role("link", name="e-tax (demo data)").click()
+    page.wait_for_url(re.compile(r"client=demo-etax"))
+    assert page.get_by_role("heading", name="e-tax (demo data)").is_visible()
+    assert page.locator("#eservices-table").count() == 0
+    console.check("an e-service's indicators", page.url.split(stack.provider.url, 1)[1], fits=True)
+    page.get_by_role("link", name="Last 3 whole months").click()
+    page.wait_for_url(re.compile(r"period=w"))
+    assert "client=demo-etax" in page.url
+    for monthly in ("Digital take-up", "Cost per transaction"):  # whole months: shown
+        tile = page.locator(".idp-tile").filter(has=page.get_by_role("heading", name=monthly))
+        assert tile.locator(".idp-tile__value").inner_text().strip() != "not shown", monthly
+        assert tile.locator(".idp-tile__change").count() == 1, monthly
+    here = page.url.split(stack.provider.url, 1)[1]
+    console.check("indicators, last 3 whole months", here, fits=True)
+    console.check("indicators, a bad date", "/admin/indicators?since=tomorrow", status=400)
+    assert page.locator(".govuk-error-summary").is_visible()

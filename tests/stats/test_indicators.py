@@ -165,7 +165,7 @@ def test_dashboard_exports_and_refuses_bad_filters(
     query = "?since=2026-03-02&until=2026-03-04&client=tax"
     page = console.open(admin, "/admin/indicators" + query)
     assert page.status_code == 200, page.text
-    assert "<svg" in page.text and 'aria-describedby="periods-table"' in page.text
+    assert "<svg" in page.text and 'aria-describedby="table-signins"' in page.text
     assert "suppressed" in page.text
     csv_text = console.get("/admin/indicators.csv" + query).text
     lines = csv_text.splitlines()
