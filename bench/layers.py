@@ -5,8 +5,8 @@ process's CPU time (`time.process_time`, every thread) over many requests, in th
 (the least disturbed is kept): far less noisy than requests per second on a shared machine.
 For each scenario (discovery, JWKS, client credentials with an opaque token, introspection):
 
-- the route alone (Starlette's routing and error handling, the view), then the middlewares of
-  `idp.app.middleware` added one at a time, outermost first: each row is what that one adds;
+- each middleware of `idp.app.middleware` alone, around an application that answers at once
+  (what it adds, its log line included), and the route alone against the route with them all;
 - the log lines (JSON at INFO against WARNING, written to /dev/null);
 - the thread hand-off (the view's work run in the event loop instead of a request thread);
 - for the database scenarios, where the rest goes, by package (cProfile with a CPU clock, the
@@ -46,7 +46,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp import app as application
 from idp.config import Settings
@@ -106,6 +106,18 @@ async def call(app: ASGIApp, request: Request) -> Answer:
     answer = Answer()
     await app(scope, receive, answer.send)
     return answer
+
+
+async def answer_at_once(scope: Scope, receive: Receive, send: Send) -> None:
+    """What a view sends, with nothing in between: a small JSON answer."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"{}"})
 
 
 def basic(client_id: str, secret: str) -> tuple[bytes, bytes]:
@@ -322,15 +334,24 @@ async def measure(runtime: Runtime, args: argparse.Namespace) -> dict[str, dict[
     def info() -> AbstractContextManager[None]:
         return logs("INFO")
 
-    # The middlewares cost the same whatever the route: measured on the cheapest one.
+    # Each middleware alone, around an application that answers at once: what it costs.
     alive: Request = ("GET", "/health/alive", [], b"")
-    stacks = {str(depth): (build(runtime, depth), info) for depth in range(len(names) + 1)}
+    stack = application.middleware(runtime.settings, application.routes())
+    alone: dict[str, Variant] = {"nothing": (answer_at_once, info)}
+    for cls, options, keywords in stack:
+        alone[cls.__name__] = (cls(answer_at_once, *options, **keywords), info)
+    measured = await cpu_per_request(alone, alive, args.requests * 3)
+    rows = {"an application that answers at once": measured["nothing"]}
+    for name in names:
+        rows[f"+ {name}"] = measured[name] - measured["nothing"]
+    # And together, around the cheapest route.
+    stacks = {"route": (build(runtime, 0), info), "full": (full, info)}
     measured = await cpu_per_request(stacks, alive, args.requests)
-    rows = {"route (Starlette's routing and error handling, the view)": measured["0"]}
-    for depth, name in enumerate(names, start=1):
-        rows[f"+ {name}"] = measured[str(depth)] - measured[str(depth - 1)]
-    rows["total per request"] = measured[str(len(names))]
-    layers("/health/alive, the middlewares added one at a time", rows)
+    rows["/health/alive: the route (Starlette's routing, error handling, the view)"] = measured[
+        "route"
+    ]
+    rows["/health/alive: with every middleware"] = measured["full"]
+    layers("the middlewares (each alone, with its log line), and together", rows)
     summary["middlewares"] = rows
     for label, request, count in scenarios:
         variants: dict[str, Variant] = {
@@ -366,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db-requests", type=int, default=400, help="per round, token paths")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
+    configure_logging(json=True, level="WARNING")  # the setting up is not shown
     with database(args.database) as url, tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             issuer=ISSUER,
