@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import to_thread
 from starlette.applications import Starlette
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ExceptionHandler
 
 from idp import csrf, health, templating
 from idp.account import reports_admin
@@ -45,6 +47,7 @@ from idp.middleware import (
 )
 from idp.oauth import registration
 from idp.oauth import views as oauth
+from idp.oauth.documents import PublishedDocuments
 from idp.proxies import TrustedProxiesMiddleware
 from idp.redaction import LoggedPaths, SecretPathRoute
 from idp.runtime import Runtime
@@ -323,6 +326,25 @@ def routes() -> list[BaseRoute]:
     ]
 
 
+def middleware(settings: Settings, table: list[BaseRoute]) -> list[Middleware]:
+    """Every request passes these, outermost first (all pure ASGI: none copies a response)."""
+    return [
+        Middleware(TrustedProxiesMiddleware, trusted=settings.trusted_proxies),
+        Middleware(RequestContextMiddleware, paths=LoggedPaths(table)),
+        Middleware(LatencyMiddleware),
+        Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
+        Middleware(BodyLimitMiddleware, limit=settings.max_request_body),
+    ]
+
+
+EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {
+    DatabaseUnavailable: database_unavailable,
+    csrf.CsrfFailed: csrf.csrf_failed,
+    HTTPException: http_error,
+    Exception: server_error,
+}
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
     """Build the provider. Pass `runtime` to share one with tests or the CLI."""
     settings = runtime.settings if runtime else (settings or load_settings())
@@ -348,22 +370,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     table = routes()
     app = Starlette(
         routes=table,
-        middleware=[
-            Middleware(TrustedProxiesMiddleware, trusted=settings.trusted_proxies),
-            Middleware(RequestContextMiddleware, paths=LoggedPaths(table)),
-            Middleware(LatencyMiddleware),
-            Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
-            Middleware(BodyLimitMiddleware, limit=settings.max_request_body),
-        ],
-        exception_handlers={
-            DatabaseUnavailable: database_unavailable,
-            csrf.CsrfFailed: csrf.csrf_failed,
-            HTTPException: http_error,
-            Exception: server_error,
-        },
+        middleware=middleware(settings, table),
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.documents = PublishedDocuments(settings, runtime.keyring)
     return app
 
 

@@ -8,14 +8,16 @@ variables, and each is written once.
 from __future__ import annotations
 
 import contextlib
+import json as json_module
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from idp.redaction import redact_fields
+from idp.redaction import redact_fields, redact_query
 
 # Set on an exception the application has logged (with its request id): the server's own
 # report of it is then left out, so that each traceback is written once.
@@ -60,6 +62,7 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     )
     tracebacks: list[Any] = [structlog.processors.format_exc_info] if json else []
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    _ACCESS.update(json=json, enabled=numeric_level <= logging.INFO)
     structlog.configure(
         processors=[*shared, _name_key, *tracebacks, renderer],
         logger_factory=structlog.WriteLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
@@ -87,6 +90,36 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
     # Access logs carry full URLs (codes in query strings): our own middleware logs requests.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+_ACCESS = {"json": False, "enabled": True}
+_access_log = structlog.get_logger(logger_name="idp.http")
+
+
+def log_request(request_id: str, method: str, path: str, status: int, duration_ms: float) -> None:
+    """The one line each request logs. In JSON (production) it is rendered here, in one step,
+    with the fields and their order that the processors give our other lines (its fields hold
+    no secret; the path has its secret query parameters redacted all the same); otherwise it
+    goes through the processors like any other line."""
+    if not _ACCESS["json"]:
+        _access_log.info(
+            "request", method=method, path=path, status=status, duration_ms=duration_ms
+        )
+        return
+    if not _ACCESS["enabled"]:
+        return
+    line = {
+        "method": method,
+        "path": redact_query(path),
+        "status": status,
+        "duration_ms": duration_ms,
+        "event": "request",
+        "request_id": request_id,
+        "level": "info",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "logger": "idp.http",
+    }
+    sys.stderr.write(json_module.dumps(line) + "\n")
 
 
 class _Stderr:

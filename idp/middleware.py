@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from idp.logging import get_logger, mark_logged
+from idp.logging import get_logger, log_request, mark_logged
 from idp.redaction import LoggedPaths
 
 log = get_logger("idp.http")
@@ -32,18 +30,25 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")  # the last one, if sent twice
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status: dict[str, Any] = {"code": 500}
+        status = 500
+        echoed = (b"x-request-id", request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != echoed[0]]
+                headers.append(echoed)
+                message["headers"] = headers
             await send(message)
 
         path = self.paths(scope["path"])
@@ -54,13 +59,8 @@ class RequestContextMiddleware:
             mark_logged(exc)
             raise
         finally:
-            log.info(
-                "request",
-                method=scope["method"],
-                path=path,
-                status=status["code"],
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            duration = round((time.perf_counter() - started) * 1000, 2)
+            log_request(request_id, scope["method"], path, status, duration)
             structlog.contextvars.clear_contextvars()
 
 
@@ -84,6 +84,7 @@ class SecurityHeadersMiddleware:
             self.headers.append(
                 ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
             )
+        self.raw = [(name.lower().encode(), value.encode()) for name, value in self.headers]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,9 +93,10 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers:
-                    headers.setdefault(name, value)
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(pair for pair in self.raw if pair[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -117,9 +119,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        declared = b""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value  # the last one, if sent twice
         if declared and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(scope, receive, send)
+            return
+        if declared:
+            # The server delivers no more than the declared length (HTTP framing): nothing
+            # to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = False

@@ -280,3 +280,38 @@ def test_an_unhandled_exception_is_logged_once_without_locals_headers_or_cookies
     assert log.count("RuntimeError: failing on purpose") == 1
     assert leaks(log, values) == []
     assert "api_key =" not in log and "'x-api-key'" not in log  # no local variables
+
+
+def test_each_request_writes_one_json_line_with_its_id_and_none_at_warning(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    configure_logging(json=True, level="INFO")
+    try:
+        answer = client.get("/jwks?x=1", headers={"X-Request-ID": "trace-0001-abc"})
+        get_logger("idp.test").info("other.event", request_id="trace-0001-abc")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        configure_logging(json=True, level="WARNING")
+        client.get("/jwks")
+        quiet = capsys.readouterr().err
+    finally:
+        configure_logging(json=False, level="WARNING")
+        logging.getLogger().setLevel(logging.WARNING)
+    [request] = [line for line in lines if line["event"] == "request"]
+    [other] = [line for line in lines if line["event"] == "other.event"]
+    assert answer.headers["x-request-id"] == "trace-0001-abc"
+    assert request == {
+        "method": "GET",
+        "path": "/jwks",  # never the query
+        "status": 200,
+        "duration_ms": request["duration_ms"],
+        "event": "request",
+        "request_id": "trace-0001-abc",
+        "level": "info",
+        "timestamp": request["timestamp"],
+        "logger": "idp.http",
+    }
+    assert isinstance(request["duration_ms"], float) and request["timestamp"].endswith("Z")
+    # The fields every line of ours has, as the processors give them to any other line.
+    assert set(request) - {"method", "path", "status", "duration_ms"} == set(other)
+    assert quiet == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from idp.config import Settings
@@ -17,10 +18,12 @@ TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_
 ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
-def provider_metadata(settings: Settings, keyring: KeyRing) -> dict[str, Any]:
+def provider_metadata(
+    settings: Settings, keyring: KeyRing, now: datetime | None = None
+) -> dict[str, Any]:
     issuer = settings.issuer
     base = issuer
-    signing_algs = keyring.signing_algs()
+    signing_algs = keyring.signing_algs(now)
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{base}/authorize",

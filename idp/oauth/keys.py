@@ -129,6 +129,7 @@ class KeyRing:
         self._loaded_mtime: float | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self.version = 0  # counts the loads: what was built from the keys is stale when it moves
 
     # Loading --------------------------------------------------------------------------------
 
@@ -147,6 +148,7 @@ class KeyRing:
                     keys.append(SigningKey.from_file(path))
             self._keys = keys
             self._loaded_mtime = mtime
+            self.version += 1
             self._checked_at = time.monotonic()
 
     def refresh(self, *, interval: float = 1.0) -> None:
@@ -192,6 +194,17 @@ class KeyRing:
             (self.state(key, now) for key in self._keys),
             key=lambda s: (s.key.alg, s.key.activates_at),
         )
+
+    def next_change(self, now: datetime | None = None) -> datetime | None:
+        """The next instant a key changes status (starts or stops signing, leaves the JWKS)."""
+        now = now or datetime.now(UTC)
+        instants = [
+            instant
+            for state in self.states(now)
+            for instant in (state.key.activates_at, state.signing_until, state.published_until)
+            if instant is not None and instant > now
+        ]
+        return min(instants, default=None)
 
     def signing_key(self, alg: str, now: datetime | None = None) -> SigningKey | None:
         """The key that signs `alg` now: the most recently activated active one."""

@@ -16,7 +16,7 @@ from idp.i18n import N_, negotiate
 from idp.oauth import assertion_keys, endpoints
 from idp.oauth import authorize as flow
 from idp.oauth.claims import CLAIM_LABELS, SCOPE_LABELS
-from idp.oauth.discovery import provider_metadata
+from idp.oauth.documents import Document, DocumentResponse, PublishedDocuments
 from idp.oauth.server import HttpInput, ProtocolServer, read_input
 from idp.runtime import Runtime
 from idp.templating import render
@@ -27,28 +27,22 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _public_cache(runtime: Runtime) -> dict[str, str]:
-    return {
-        "Cache-Control": f"public, max-age={runtime.settings.jwks_max_age}",
-        "Access-Control-Allow-Origin": "*",
-    }
+async def openid_configuration(request: Request) -> Response:
+    return _document(request, _documents(request).discovery())
 
 
-async def openid_configuration(request: Request) -> JSONResponse:
-    runtime = _runtime(request)
-    runtime.keyring.refresh()
-    return JSONResponse(
-        provider_metadata(runtime.settings, runtime.keyring), headers=_public_cache(runtime)
-    )
+async def jwks(request: Request) -> Response:
+    return _document(request, _documents(request).jwks())
 
 
-async def jwks(request: Request) -> JSONResponse:
-    runtime = _runtime(request)
-    runtime.keyring.refresh()
-    return JSONResponse(
-        runtime.keyring.jwks(),
-        headers=_public_cache(runtime),
-        media_type="application/jwk-set+json",
+def _documents(request: Request) -> PublishedDocuments:
+    documents: PublishedDocuments = request.app.state.documents
+    return documents
+
+
+def _document(request: Request, document: Document) -> Response:
+    return DocumentResponse(
+        document, method=request.method, if_none_match=request.headers.get("if-none-match")
     )
 
 

@@ -53,6 +53,7 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 MAX_ERROR_BODY = 4096
+MAX_SERIES = 1000  # label sets kept at hand by the middleware; others are looked up
 
 
 PENDING = "idp.metrics.pending"  # in Session.info: the events of the open transaction
@@ -118,36 +119,48 @@ class LatencyMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.series: dict[tuple[str, str, int], Any] = {}  # prometheus_client's, by labels
+
+    def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        series = self.series.get(key)
+        if series is None:
+            series = LATENCY.labels(method, route, str(status))
+            if len(self.series) < MAX_SERIES:
+                self.series[key] = series
+        series.observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        seen: dict[str, Any] = {"status": 500, "headers": {}, "body": b""}
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        body = b""
 
         async def watch(message: Message) -> None:
+            nonlocal status, headers, body
             if message["type"] == "http.response.start":
-                seen["status"] = message["status"]
-                seen["headers"] = dict(message.get("headers", []))
+                status = message["status"]
+                headers = message.get("headers", [])
             elif (
                 message["type"] == "http.response.body"
-                and seen["status"] >= 400
-                and len(seen["body"]) < MAX_ERROR_BODY
+                and status >= 400
+                and len(body) < MAX_ERROR_BODY
             ):
-                seen["body"] += message.get("body", b"")[:MAX_ERROR_BODY]
+                body += message.get("body", b"")[:MAX_ERROR_BODY]
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            status = int(seen["status"])
-            LATENCY.labels(scope["method"], _route(scope), str(status)).observe(
-                time.perf_counter() - started
-            )
-            code = _error_code(status, seen["headers"], seen["body"])
-            if code:
-                ERRORS.labels(code).inc()
+            status = int(status)
+            self._observe(scope["method"], _route(scope), status, time.perf_counter() - started)
+            if status >= 400 or any(name == b"location" for name, _ in headers):
+                code = _error_code(status, dict(headers), body)
+                if code:
+                    ERRORS.labels(code).inc()
 
 
 def _allowed(request: Request) -> bool:
