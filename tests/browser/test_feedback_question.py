@@ -189,3 +189,29 @@ def test_the_question_skipped_or_answered_wrongly_without_javascript(
     page.goto(f"{stack.elicensing.url}/login")
     page.wait_for_url(f"{stack.elicensing.url}/")
     assert page.locator("#status").inner_text() == SIGNED_IN
+
+
+def test_never_asked_after_a_refused_or_cancelled_sign_in(
+    stack: Stack,
+    browser: Any,
+    open_tab: Callable[..., Visit],
+    runtime: Runtime,
+    asking: None,
+) -> None:
+    citizen = add_citizen(runtime, f"refused-{secrets.token_hex(4)}")
+    tab = _no_script_tab(browser, open_tab, "phone")
+    page = tab.page
+    provider = re.escape(stack.provider.url)
+    page.goto(f"{stack.elicensing.url}/login")
+    page.wait_for_url(re.compile(rf"^{provider}/login/"))
+    page.fill("#username", citizen.username)
+    page.fill("#password", citizen.password + "-wrong")
+    page.locator("form button[type=submit]").first.click()
+    assert page.locator(".govuk-error-summary").is_visible()  # refused: asked nothing
+    assert "/feedback/" not in page.url
+    page.get_by_role("link", name="Cancel and go back to e-licensing").click()
+    page.wait_for_url(re.compile(rf"^{re.escape(stack.elicensing.url)}/"))
+    assert "/feedback/" not in page.url
+    assert page.locator("#status").inner_text() == (
+        "You cancelled the sign-in, or did not agree to share your details."
+    )
