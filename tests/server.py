@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -63,30 +64,46 @@ class ServerProcess:
         # Generous: a first start makes an RSA key, which on a machine busy with the rest of
         # the suite (parallel workers, browsers) can take many seconds. Not a timing assertion.
         with self.log.open("ab") as handle:
+            # Its own process group: stopping it stops its workers too (`--workers N`).
             self.process = subprocess.Popen(
-                self.command(), cwd=self.cwd, env=self.env, stdout=handle, stderr=subprocess.STDOUT
+                self.command(),
+                cwd=self.cwd,
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self._signal_group(signal.SIGKILL)
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/health/alive", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.kill()  # a server that did not start in time is not left running
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
+    def _signal_group(self, number: int) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, number)
+
     def kill(self) -> None:
-        """Stop it the hard way (kill -9): nothing may depend on a clean shutdown."""
+        """Stop it the hard way (kill -9), workers included: nothing may depend on a clean
+        shutdown."""
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            self._signal_group(signal.SIGKILL)
             self.process.wait(10)
+        self._signal_group(signal.SIGKILL)  # workers left behind by a process that ended
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._signal_group(signal.SIGKILL)
