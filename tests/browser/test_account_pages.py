@@ -398,7 +398,8 @@ def test_every_account_page_in_every_language(
         headings = []
         for code in LANGUAGES:
             page.goto(f"{stack.provider.url}{codes}?lang={code}")
-            page.locator("form button.govuk-button--warning").click()
+            with page.expect_navigation():
+                page.locator("form button.govuk-button--warning").click()
             assert page.locator("#codes li").count() == 10
             headings.append(_heading(tab))
             tab.step(f"new recovery codes {code}")

@@ -207,6 +207,7 @@ def test_never_asked_after_a_refused_or_cancelled_sign_in(
     page.fill("#username", citizen.username)
     page.fill("#password", citizen.password + "-wrong")
     page.locator("form button[type=submit]").first.click()
+    page.wait_for_url(re.compile(r"[?&]error=credentials"))
     assert page.locator(".govuk-error-summary").is_visible()  # refused: asked nothing
     assert "/feedback/" not in page.url
     page.get_by_role("link", name="Cancel and go back to e-licensing").click()

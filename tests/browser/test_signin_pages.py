@@ -18,20 +18,12 @@ import pytest
 
 from idp.runtime import Runtime
 from idp.services import clients as client_service
-from tests.browser.conftest import Visit
+from tests.browser.conftest import DESKTOP, PHONE, Visit
 from tests.demo_stack import Stack
 from tests.signin.helpers import Citizen, add_citizen, outbox
 
 LANGUAGES = ("hy", "en", "ru")
-VIEWPORTS: dict[str, dict[str, Any]] = {
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "device_scale_factor": 2,
-        "is_mobile": True,
-        "has_touch": True,
-    },
-}
+VIEWPORTS: dict[str, dict[str, Any]] = {"desktop": DESKTOP, "phone": PHONE}
 # Forms whose action cannot be undone (ending sessions, revoking, disabling, ...): the buttons
 # of such a form on the page that are not GOV.UK's warning button.
 UNWARNED_DESTRUCTIVE_BUTTONS = r"""() => {
