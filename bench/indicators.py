@@ -9,7 +9,7 @@ month by day, a quarter by week and the whole span by month, and the e-services 
 for a month and the whole span (best of three, each report with the
 exact unique-citizen count of its range and its key indicators beside the range before), and
 the public page's monthly figures of every e-service. Prints one JSON object. The schema is
-dropped at the end.
+dropped at the end, unless `--keep`; `--schema NAME` times the reports again on a kept one.
 
     .venv/bin/python -m bench.indicators --database postgresql://postgres@127.0.0.1:5432/test
 """
@@ -124,6 +124,71 @@ def timed(call: object) -> float:
     return round(best, 3)
 
 
+def _seed_and_roll_up(
+    args: argparse.Namespace,
+    database: Database,
+    settings: Settings,
+    first: date,
+    figures: dict[str, object],
+) -> None:
+    upgrade(database.engine)
+    began = time.perf_counter()
+    raw = database.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SET statement_timeout = 0")
+        columns = "seq, at, type, outcome, client_id, user_id, data"
+        with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            for line in events(args.events, args.days, args.services, args.citizens, first):
+                copy.write(line)
+        # The citizens' accounts, three in four with an authenticator app (second-factor
+        # adoption is counted from them), made over the year before and the span.
+        cursor.execute(
+            "INSERT INTO users (sub, username, email_verified, phone_number_verified,"
+            " must_change_password, is_admin, created_at, updated_at)"
+            " SELECT 'bench-' || g, 'citizen-' || g, false, false, false, false,"
+            " %s::timestamp + (g %% %s - 365) * interval '1 day', %s::timestamp"
+            " FROM generate_series(1, %s) g",
+            (first.isoformat(), 365 + args.days, first.isoformat(), args.citizens),
+        )
+        cursor.execute(
+            "INSERT INTO totp_credentials (user_id, secret_encrypted, confirmed_at,"
+            " created_at) SELECT id, 'x', created_at + interval '2 days', created_at"
+            " FROM users WHERE id % 4 <> 0"
+        )
+        cursor.execute("ANALYZE users; ANALYZE totp_credentials")
+        cursor.execute(
+            "INSERT INTO audit_chain_head (id, seq, last_hash, anchor_seq, anchor_hash,"
+            " updated_at) SELECT 1, max(seq), %s, 0, %s, now() FROM events",
+            ("0" * 64, "0" * 64),
+        )
+        raw.commit()
+    finally:
+        raw.close()
+    figures["seed_seconds"] = round(time.perf_counter() - began, 1)
+    runtime = Runtime.build(settings)
+    channels, costs = reported(args.services, first, args.days)
+    with runtime.db.transaction() as db:
+        db.execute(insert(ChannelTotal), channels)
+        db.execute(insert(ServiceCost), costs)
+        for index in range(args.services):
+            service = f"service-{index:02d}"
+            client_service.register_client(
+                db,
+                client_service.NewClient(
+                    name=service,
+                    client_id=service,
+                    redirect_uris=[f"https://{service}.example.am/cb"],
+                ),
+                actor="bench",
+            )
+            client_service.set_indicator_settings(db, service, public_stats=True, actor="bench")
+    began = time.perf_counter()
+    figures["counted"] = rollup.run(runtime, batch=200_000)
+    figures["rollup_seconds"] = round(time.perf_counter() - began, 1)
+    runtime.db.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test")
@@ -131,55 +196,27 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--citizens", type=int, default=500_000)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the schema (its name is in the figures)"
+    )
+    parser.add_argument(
+        "--schema", help="time the reports again on a schema kept by --keep (no seed, no rollup)"
+    )
     args = parser.parse_args()
     configure_logging(json=False, level="WARNING")  # stdout holds the figures alone
 
     url = _driver(args.database)
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    schema = args.schema or f"bench_{uuid.uuid4().hex[:10]}"
+    if not args.schema:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    figures: dict[str, object] = {"events": args.events}
+    figures: dict[str, object] = {"events": args.events, "schema": schema}
+    first = date(2025, 1, 1)
     try:
         with TemporaryDirectory() as folder:
             database = Database.from_url(scoped.render_as_string(hide_password=False))
-            upgrade(database.engine)
-            first = date(2025, 1, 1)
-            began = time.perf_counter()
-            raw = database.engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                cursor.execute("SET statement_timeout = 0")
-                columns = "seq, at, type, outcome, client_id, user_id, data"
-                with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                    for line in events(args.events, args.days, args.services, args.citizens, first):
-                        copy.write(line)
-                # The citizens' accounts, three in four with an authenticator app (second-factor
-                # adoption is counted from them), made over the year before and the span.
-                cursor.execute(
-                    "INSERT INTO users (sub, username, email_verified, phone_number_verified,"
-                    " must_change_password, is_admin, created_at, updated_at)"
-                    " SELECT 'bench-' || g, 'citizen-' || g, false, false, false, false,"
-                    " %s::timestamp + (g %% %s - 365) * interval '1 day', %s::timestamp"
-                    " FROM generate_series(1, %s) g",
-                    (first.isoformat(), 365 + args.days, first.isoformat(), args.citizens),
-                )
-                cursor.execute(
-                    "INSERT INTO totp_credentials (user_id, secret_encrypted, confirmed_at,"
-                    " created_at) SELECT id, 'x', created_at + interval '2 days', created_at"
-                    " FROM users WHERE id % 4 <> 0"
-                )
-                cursor.execute("ANALYZE users; ANALYZE totp_credentials")
-                cursor.execute(
-                    "INSERT INTO audit_chain_head (id, seq, last_hash, anchor_seq, anchor_hash,"
-                    " updated_at) SELECT 1, max(seq), %s, 0, %s, now() FROM events",
-                    ("0" * 64, "0" * 64),
-                )
-                raw.commit()
-            finally:
-                raw.close()
-            figures["seed_seconds"] = round(time.perf_counter() - began, 1)
             settings = Settings(
                 issuer="http://localhost:8000",
                 database_url=scoped.render_as_string(hide_password=False),
@@ -188,28 +225,9 @@ def main() -> None:
                 secret_key="bench-secret-key-0123456789-abcdefghij",
                 database_statement_timeout=3600,
             )
+            if not args.schema:
+                _seed_and_roll_up(args, database, settings, first, figures)
             runtime = Runtime.build(settings)
-            channels, costs = reported(args.services, first, args.days)
-            with runtime.db.transaction() as db:
-                db.execute(insert(ChannelTotal), channels)
-                db.execute(insert(ServiceCost), costs)
-                for index in range(args.services):
-                    service = f"service-{index:02d}"
-                    client_service.register_client(
-                        db,
-                        client_service.NewClient(
-                            name=service,
-                            client_id=service,
-                            redirect_uris=[f"https://{service}.example.am/cb"],
-                        ),
-                        actor="bench",
-                    )
-                    client_service.set_indicator_settings(
-                        db, service, public_stats=True, actor="bench"
-                    )
-            began = time.perf_counter()
-            figures["counted"] = rollup.run(runtime, batch=200_000)
-            figures["rollup_seconds"] = round(time.perf_counter() - began, 1)
             last = first + timedelta(days=args.days - 1)
             options = {"adult_population": ADULTS}
             with runtime.db.transaction() as db:
@@ -260,8 +278,9 @@ def main() -> None:
             runtime.db.dispose()
             database.dispose()
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        if not (args.keep or args.schema):
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
     print(json.dumps(figures))
 
