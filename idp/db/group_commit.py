@@ -94,7 +94,24 @@ class GroupCommit:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._write(batch)
+            # A request that went away before its batch (a client that hung up) is not waited
+            # for; its rows are written all the same, whole, like any other unit's.
+            waiting = [done for _unit, done in batch if done.set_running_or_notify_cancel()]
+            try:
+                self._write([unit for unit, _done in batch])
+            except Exception as exc:
+                log.error("group commit failed", units=len(batch), error=_first_line(exc))
+                failure = (
+                    exc
+                    if isinstance(exc, DatabaseUnavailable)
+                    else DatabaseUnavailable("the batch could not be written")
+                )
+                for done in waiting:
+                    done.set_exception(failure)
+            else:
+                for done in waiting:
+                    done.set_result(None)
+                _count([unit for unit, _done in batch])
 
     def _next_batch(self) -> list[tuple[DeferredRows, Future[None]]] | None:
         with self._ready:
@@ -116,25 +133,19 @@ class GroupCommit:
             self._queued_rows -= rows
             return batch
 
-    def _write(self, batch: list[tuple[DeferredRows, Future[None]]]) -> None:
-        units = [unit for unit, _done in batch]
-        try:
-            with self.db.transaction() as session:
-                write_units(session, units)
-        except Exception as exc:
-            log.error("group commit failed", units=len(units), error=str(exc).splitlines()[0])
-            failure = (
-                exc
-                if isinstance(exc, DatabaseUnavailable)
-                else DatabaseUnavailable("the batch could not be written")
-            )
-            for _unit, done in batch:
-                done.set_exception(failure)
-            return
-        for unit, done in batch:
+    def _write(self, units: list[DeferredRows]) -> None:
+        with self.db.transaction() as session:
+            write_units(session, units)
+
+
+def _count(units: list[DeferredRows]) -> None:
+    """The committed events' counts (`idp.stats.metrics`)."""
+    try:
+        for unit in units:
             for observed in unit.observed:
                 metrics.observe_event(*observed)
-            done.set_result(None)
+    except Exception as exc:  # a count lost is no reason to stop writing
+        log.error("events not counted", error=_first_line(exc))
 
 
 def write_units(session: Session, units: list[DeferredRows]) -> None:
@@ -172,6 +183,10 @@ def _table(model: type[Base]) -> Table:
 def _values(row: Base) -> dict[str, Any]:
     table = _table(type(row))
     return {name: value for name, value in inspect(row).dict.items() if name in table.c}
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @cache
