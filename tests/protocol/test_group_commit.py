@@ -14,13 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from starlette.testclient import TestClient
 
 from idp.app import create_app
 from idp.audit import chain, integrity
 from idp.config import Settings
+from idp.db import Database
+from idp.db.deferred import DeferredRows
+from idp.db.group_commit import GroupCommit
 from idp.db.models import AccessToken, Event, TokenGrant
+from idp.db.types import utcnow
 from idp.runtime import Runtime
 from idp.security import hash_secret
 from tests.conftest import make_settings
@@ -260,3 +264,46 @@ def test_the_batch_writes_the_rows_the_request_wrote_itself(
     grouped = rows_of_one_token(tmp_path / "grouped", database_url)
     assert grouped == own
     assert grouped["sealed"]
+
+
+def unit(number: int) -> DeferredRows:
+    rows = DeferredRows()
+    now = utcnow()
+    rows.add(TokenGrant(client_id="unit", scope="profile", created_at=now, expires_at=now))
+    rows.add(
+        AccessToken(
+            token_hash=f"hash-{number}",
+            jti=f"jti-{number}",
+            format="opaque",
+            client_id="unit",
+            scope="profile",
+            created_at=now,
+            expires_at=now,
+        )
+    )
+    rows.add(Event(at=now, type="token.issued", client_id="unit", data={"number": number}))
+    return rows
+
+
+def test_the_writer_commits_what_arrives_together_once_and_at_most_max_rows_at_a_time(
+    database_url: str,
+) -> None:
+    database = Database.from_url(database_url)
+    commits: list[int] = []
+    event.listen(database.engine, "commit", lambda _connection: commits.append(1))
+    writer = GroupCommit(database, max_rows=9, wait=0.5)  # three units of three rows
+    try:
+        started = time.monotonic()
+        done = [writer.submit(unit(number)) for number in range(7)]
+        for future in done:
+            future.result(timeout=30)
+        assert len(commits) == 3  # 3 + 3 + 1 units: max_rows, then the wait
+        assert time.monotonic() - started >= 0.5
+        with database.read() as db:
+            tokens = db.execute(select(AccessToken.jti, TokenGrant.id).join(TokenGrant)).all()
+            events = db.scalars(select(Event).order_by(Event.id)).all()
+        assert len(tokens) == 7 and len({grant for _jti, grant in tokens}) == 7
+        assert [e.data["number"] for e in events] == list(range(7))  # in the requests' order
+    finally:
+        writer.close()
+        database.dispose()
