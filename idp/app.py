@@ -365,6 +365,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             indicator_worker.worker(runtime),  # counts new events into the indicators
         ):
             yield
+            # Requests have been answered: what is still queued is written before the sealer's
+            # last round.
+            await to_thread.run_sync(runtime.group_commit.close)
         runtime.db.dispose()
 
     table = routes()

@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     on at once in its threads (the others wait their turn in the event loop): more threads than
     connections only contend for the interpreter and the pool."""
 
+    group_commit_max_rows: int = Field(default=256, ge=0, le=10000)
+    """Group commit: the token endpoint's rows (grants, tokens, audit events) of concurrent
+    client-credentials requests are written by one writer per process, in multi-row INSERTs and
+    one COMMIT per batch of at most this many rows; each request is answered only once its batch
+    has committed, and a batch that fails answers each of its requests 503. 0 turns it off:
+    each request commits its own transaction."""
+
+    group_commit_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    """Group commit: how long the writer waits, after the first request of a batch, for others
+    to join it (it commits earlier when `group_commit_max_rows` is reached). 0: a batch is what
+    arrived while the previous one was being written."""
+
     keys_dir: Path = Path("keys")
     """Folder of signing keys (one JSON file per key, readable by the owner only). An empty folder
     gets an RS256 and an ES256 key on first start."""

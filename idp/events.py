@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from idp.db.deferred import deferred
 from idp.db.inserts import insert_now
 from idp.db.models import Event
 from idp.db.types import utcnow
@@ -51,6 +52,10 @@ def record(
         data=data,
     )
     insert_now(session, event)  # written once, never changed: no unit of work
-    metrics.observe_on_commit(session, type, outcome, client_id, data)
+    pending = deferred(session)
+    if pending is not None:
+        pending.observe((type, outcome, client_id, data))  # counted once its batch commits
+    else:
+        metrics.observe_on_commit(session, type, outcome, client_id, data)
     log.info(type, outcome=outcome, actor=actor, user_id=user_id, client_id=client_id, **data)
     return event

@@ -6,11 +6,12 @@ Nothing here is state that matters after a restart: it is all read from the data
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from idp.auth.throttle import Throttle
 from idp.config import Settings
 from idp.db import Database
+from idp.db.group_commit import GroupCommit
 from idp.mail import Mailer, build_mailer
 from idp.oauth.client_jwks import ClientKeySets
 from idp.oauth.keys import KeyRing
@@ -26,6 +27,14 @@ class Runtime:
     mailer: Mailer
     throttle: Throttle
     client_jwks: ClientKeySets  # e-services' key sets fetched from their jwks_uri
+    group_commit: GroupCommit = field(init=False)  # the process's writer of token rows
+
+    def __post_init__(self) -> None:
+        self.group_commit = GroupCommit(
+            self.db,
+            max_rows=self.settings.group_commit_max_rows,
+            wait=self.settings.group_commit_wait_ms / 1000,
+        )
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:

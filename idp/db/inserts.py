@@ -4,7 +4,8 @@ On the token path the unit of work (change tracking, topological sort, identity 
 more CPU than the database round trip it ends in. `insert_now` writes a new mapped object at
 once, in the session's transaction, and leaves it transient: it reads like any row, is not
 tracked, and is never flushed again. Use it for rows that are written once and not changed in
-the same transaction (tokens, grants, events).
+the same transaction (tokens, grants, events). In a session marked by `idp.db.deferred.defer_rows`
+the row is kept for the group commit instead (its generated `id` stays unset).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import Insert, Table, insert, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from idp.db.deferred import deferred
 from idp.db.models import Base
 
 Row = TypeVar("Row", bound=Base)
@@ -24,6 +26,10 @@ Row = TypeVar("Row", bound=Base)
 def insert_now(session: Session, row: Row, *, returning_id: bool = False) -> Row:
     """INSERT `row` now (column defaults apply to attributes left unset); with `returning_id`,
     set its generated primary key `id` from the same statement."""
+    pending = deferred(session)
+    if pending is not None:
+        pending.add(row)  # written by the group commit, with the other requests' rows
+        return row
     table = row.__table__
     assert isinstance(table, Table)
     given: dict[str, Any] = inspect(row).dict

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from idp.auth import interactions, sessions
 from idp.csrf import verify_csrf
+from idp.db.deferred import DeferredRows, defer_rows
 from idp.i18n import N_, negotiate
 from idp.oauth import assertion_keys, endpoints
 from idp.oauth import authorize as flow
@@ -178,7 +179,16 @@ def _duplicated(source: HttpInput) -> str | None:
     return None
 
 
-async def _server_call(request: Request, call: Callable[[ProtocolServer, HttpInput], Any]) -> Any:
+async def _server_call(
+    request: Request,
+    call: Callable[[ProtocolServer, HttpInput], Any],
+    *,
+    grouped: Callable[[HttpInput], bool] = lambda _source: False,
+) -> Any:
+    """Run `call` in one transaction. When `grouped(source)`, the rows that `insert_now` is given
+    (grants, tokens, events) are left to the process's group commit, and the answer waits until
+    they are committed with other requests' rows (`idp.db.group_commit`); whatever else the
+    request writes (a client assertion's `jti`) commits in its own transaction first."""
     source = await read_input(request)
     if not source.form_ok:
         return _json_error(400, "invalid_request", "The body must be a well-formed form.")
@@ -190,16 +200,30 @@ async def _server_call(request: Request, call: Callable[[ProtocolServer, HttpInp
     # inside the transaction.
     client_keys = await assertion_keys.fetch_for(runtime, source)
 
-    def work() -> Any:
-        with runtime.db.transaction() as db:
-            return call(ProtocolServer(runtime, db, client_keys=client_keys), source)
+    group = runtime.group_commit.enabled and grouped(source)
 
-    return await run_in_threadpool(work)
+    def work() -> tuple[Any, DeferredRows | None]:
+        with runtime.db.transaction() as db:
+            pending = defer_rows(db) if group else None
+            return call(ProtocolServer(runtime, db, client_keys=client_keys), source), pending
+
+    response, pending = await run_in_threadpool(work)
+    if pending is not None:
+        await runtime.group_commit.commit(pending)  # DatabaseUnavailable: 503, nothing written
+    return response
+
+
+def _client_credentials(source: HttpInput) -> bool:
+    """Requests whose rows the group commit writes: the client-credentials grant's (a grant, its
+    access token and its event, which nothing else in the request reads back)."""
+    return dict(source.form).get("grant_type") == "client_credentials"
 
 
 async def token(request: Request) -> Response:
     response: Response = await _server_call(
-        request, lambda server, source: server.create_token_response(source)
+        request,
+        lambda server, source: server.create_token_response(source),
+        grouped=_client_credentials,
     )
     return response
 
