@@ -27,6 +27,12 @@ SigningAlg = Literal["RS256", "ES256", "PS256", "EdDSA"]
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+WEAK_PASSWORD_HASHING = (
+    "password hashing is below OWASP's minimum (password_hash_memory_kib at least 47104, or"
+    " 19456 with password_hash_iterations at least 2)"
+)
+
+
 class Settings(BaseSettings):
     """The provider's configuration."""
 
@@ -132,6 +138,16 @@ class Settings(BaseSettings):
     require_second_factor: bool = True
     """Citizens must pass a one-time code after their password; a citizen without an
     authenticator app enrols one at the next sign-in."""
+
+    password_hash_memory_kib: int = Field(default=47104, ge=1024, le=4 * 1024 * 1024)
+    """Memory argon2id uses to hash and check one password, in KiB (46 MiB). With
+    `password_hash_iterations`, what one password check costs (about 0.1 s of one core here):
+    calibrate to the machine (OWASP's argon2id settings). Production refuses less than one of
+    OWASP's minimum settings (46 MiB with 1 iteration, or 19 MiB with 2). A stored password made
+    with other settings is hashed again with these at its citizen's next sign-in."""
+
+    password_hash_iterations: int = Field(default=2, ge=1, le=20)
+    """argon2id passes over its memory for one password (see `password_hash_memory_kib`)."""
 
     password_reset_lifetime: int = Field(default=1800, ge=300, le=86400)
     """Seconds an emailed password-reset link stays valid (single use)."""
@@ -375,7 +391,15 @@ class Settings(BaseSettings):
                 raise ValueError("issuer must be https in production")
             if self.secret_key is None:
                 raise ValueError("secret_key is required in production")
+            if not self.password_hashing_is_strong:
+                raise ValueError(WEAK_PASSWORD_HASHING)
         return self
+
+    @property
+    def password_hashing_is_strong(self) -> bool:
+        """At least one of OWASP's minimum argon2id settings."""
+        memory, passes = self.password_hash_memory_kib, self.password_hash_iterations
+        return memory >= 47104 or (memory >= 19456 and passes >= 2)
 
     @classmethod
     def settings_customise_sources(
@@ -426,6 +450,8 @@ class Settings(BaseSettings):
             warnings.append("issuer is plain http: acceptable for localhost development only")
         if self.secret_key is None:
             warnings.append("no secret_key configured: using a generated development secret")
+        if not self.password_hashing_is_strong:
+            warnings.append(WEAK_PASSWORD_HASHING)
         return warnings
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from idp.auth import passwords
 from idp.auth.throttle import Throttle
 from idp.config import Settings
 from idp.db import Database
@@ -38,6 +39,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
+        passwords.configure(settings.password_hash_memory_kib, settings.password_hash_iterations)
         database = db or Database.from_url(
             settings.effective_database_url,
             connect_timeout=settings.database_connect_timeout,

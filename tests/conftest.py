@@ -29,6 +29,15 @@ POSTGRES_URL = os.environ.get("IDP_TEST_POSTGRES_URL", "")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijkl"
+# argon2id far cheaper than in production (a few ms a password instead of about 0.1 s): the
+# tests sign in thousands of times. Production refuses these costs (tests/test_config.py).
+TEST_PASSWORD_HASHING: dict[str, Any] = {
+    "password_hash_memory_kib": 8192,
+    "password_hash_iterations": 1,
+}
+TEST_PASSWORD_HASHING_ENV = {
+    f"IDP_{name.upper()}": str(value) for name, value in TEST_PASSWORD_HASHING.items()
+}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -139,6 +148,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "data_dir": tmp_path / "data",
         "keys_dir": tmp_path / "keys",
         "secret_key": TEST_SECRET_KEY,
+        **TEST_PASSWORD_HASHING,
         **overrides,
     }
     return Settings(**values)
@@ -173,6 +183,8 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("IDP_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("IDP_KEYS_DIR", str(settings.keys_dir))
     monkeypatch.setenv("IDP_SECRET_KEY", TEST_SECRET_KEY)
+    for name, value in TEST_PASSWORD_HASHING_ENV.items():
+        monkeypatch.setenv(name, value)
     return settings
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from idp import demo
 from idp.config import Settings
 from idp.runtime import Runtime
+from tests.conftest import TEST_PASSWORD_HASHING, TEST_PASSWORD_HASHING_ENV, TEST_SECRET_KEY
 from tests.server import ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijkl"
 
 
 class AppProcess(ServerProcess):
@@ -54,6 +54,7 @@ def start_stack(folder: Path, database_url: str) -> Stack:
         keys_dir=folder / "keys",
         secret_key=TEST_SECRET_KEY,
         client_fetch_private_addresses=True,
+        **TEST_PASSWORD_HASHING,
     )
     runtime = Runtime.build(settings)
     try:
@@ -75,6 +76,7 @@ def start_stack(folder: Path, database_url: str) -> Stack:
             "IDP_SECRET_KEY": TEST_SECRET_KEY,
             "IDP_CLIENT_FETCH_PRIVATE_ADDRESSES": "true",
             "IDP_LOG_LEVEL": "WARNING",
+            **TEST_PASSWORD_HASHING_ENV,
         },
         port=ports[0],
         log=folder / "provider.log",

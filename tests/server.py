@@ -24,6 +24,8 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         "IDP_DATA_DIR": str(settings.data_dir),
         "IDP_KEYS_DIR": str(settings.keys_dir),
         "IDP_SECRET_KEY": TEST_SECRET_KEY,
+        "IDP_PASSWORD_HASH_MEMORY_KIB": str(settings.password_hash_memory_kib),
+        "IDP_PASSWORD_HASH_ITERATIONS": str(settings.password_hash_iterations),
         **extra,
     }
 

@@ -72,6 +72,26 @@ def test_unsafe_or_inconsistent_settings_are_refused(
         Settings(**values)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("memory_kib", "iterations", "strong"),
+    [(47104, 2, True), (47104, 1, True), (19456, 2, True), (19456, 1, False), (8192, 5, False)],
+)
+def test_password_hashing_below_owasps_minimum_is_refused_in_production(
+    memory_kib: int, iterations: int, strong: bool
+) -> None:
+    costs = {"password_hash_memory_kib": memory_kib, "password_hash_iterations": iterations}
+    production = {"environment": "production", "issuer": "https://id.example.am"}
+    production["secret_key"] = "s" * 40
+    if strong:
+        assert Settings(**production, **costs).unsafe_defaults() == []  # type: ignore[arg-type]
+    else:
+        with pytest.raises(ValidationError, match="below OWASP's minimum"):
+            Settings(**production, **costs)  # type: ignore[arg-type]
+    # On a developer's machine (and in the tests) cheaper hashing is allowed, with a warning.
+    warned = any("OWASP" in warning for warning in Settings(**costs).unsafe_defaults())  # type: ignore[arg-type]
+    assert warned is not strong
+
+
 def test_production_with_https_and_a_secret_is_accepted() -> None:
     settings = Settings(
         environment="production", issuer="https://id.example.am", secret_key="s" * 40

@@ -14,9 +14,20 @@ MIN_LENGTH = 8
 RECOMMENDED_LENGTH = 15
 MAX_LENGTH = 256  # well above NIST's 64; bounds hashing cost
 
-# OWASP minimum for argon2id is m=19 MiB, t=2, p=1; we use more memory.
+# OWASP minimum for argon2id is m=19 MiB, t=2, p=1; by default we use more memory. The
+# process's settings choose (`configure`, from `Runtime.build`).
 HASHER = PasswordHasher(time_cost=2, memory_cost=47104, parallelism=1)
 _DUMMY_HASH = HASHER.hash("a password that no one has")
+
+
+def configure(memory_kib: int, iterations: int) -> None:
+    """Hash and check passwords with these argon2id costs from now on (the settings'
+    `password_hash_memory_kib` and `password_hash_iterations`)."""
+    global HASHER, _DUMMY_HASH
+    if (HASHER.memory_cost, HASHER.time_cost) == (memory_kib, iterations):
+        return
+    HASHER = PasswordHasher(time_cost=iterations, memory_cost=memory_kib, parallelism=1)
+    _DUMMY_HASH = HASHER.hash("a password that no one has")
 
 
 BLOCKED_REASON = "this password is too common or appeared in a data breach"

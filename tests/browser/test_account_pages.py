@@ -131,12 +131,14 @@ def _new_account(stack: Stack, *, admin: bool = False) -> Account:
 
 
 def _tab(context: Any, axe_source: str, folder: Path, *, phone: bool) -> Visit:
-    """A tab of `context` whose steps are saved under `folder`."""
+    """A tab of `context` whose steps are saved under `folder` (named after the test, so
+    after its database: screenshots and axe-core on SQLite only, as `Visit` says)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     page = context.new_page()
     page.set_default_timeout(10_000)
-    return Visit(page, axe_source, folder, phone=phone)
+    looked_at = "postgresql" not in str(folder.relative_to(SCREENSHOTS))
+    return Visit(page, axe_source, folder, phone=phone, looked_at=looked_at)
 
 
 def _heading(tab: Visit) -> str:

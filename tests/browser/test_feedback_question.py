@@ -70,7 +70,8 @@ class Checker:
         self.context = browser.new_context(**VIEWPORTS[viewport], locale="en-GB")
         folder = tab.folder / "checked"
         folder.mkdir(exist_ok=True)
-        self.visit = Visit(self.context.new_page(), tab.axe_source, folder, phone=tab.phone)
+        page = self.context.new_page()
+        self.visit = Visit(page, tab.axe_source, folder, phone=tab.phone, looked_at=tab.looked_at)
         self.tab = tab
 
     def step(self, name: str) -> None:
