@@ -132,7 +132,7 @@ def _new_account(stack: Stack, *, admin: bool = False) -> Account:
 
 def _tab(context: Any, axe_source: str, folder: Path, *, phone: bool) -> Visit:
     """A tab of `context` whose steps are saved under `folder` (named after the test, so
-    after its database: screenshots and axe-core on SQLite only, as `Visit` says)."""
+    after its database: screenshots on SQLite only, as `Visit` says)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     page = context.new_page()
