@@ -22,11 +22,12 @@ from concurrent.futures import Future
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Table, insert, inspect
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.orm import Session
 
 from idp.db.deferred import DeferredRows
 from idp.db.engine import Database, DatabaseUnavailable
+from idp.db.inserts import row_values
 from idp.db.models import Base, TokenGrant
 from idp.logging import get_logger
 from idp.stats import metrics
@@ -155,7 +156,7 @@ def write_units(session: Session, units: list[DeferredRows]) -> None:
     if owners:
         grant_ids = connection.execute(
             _statement(_table(TokenGrant), returning=True),
-            [_values(grant) for _unit, grant in owners],
+            [row_values(grant) for _unit, grant in owners],
         ).scalars()
         for (unit, grant), grant_id in zip(owners, grant_ids, strict=True):
             grant.id = grant_id
@@ -167,7 +168,7 @@ def write_units(session: Session, units: list[DeferredRows]) -> None:
     for unit in units:
         for row in unit.rows:
             table = _table(type(row))
-            values = _values(row)
+            values = row_values(row)
             tables[table.name] = table
             groups.setdefault((table.name, tuple(values)), []).append(values)
     for (name, _columns), rows in sorted(groups.items(), key=lambda g: TABLE_ORDER[g[0][0]]):
@@ -178,11 +179,6 @@ def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
-
-
-def _values(row: Base) -> dict[str, Any]:
-    table = _table(type(row))
-    return {name: value for name, value in inspect(row).dict.items() if name in table.c}
 
 
 def _first_line(exc: Exception) -> str:

@@ -32,14 +32,21 @@ def insert_now(session: Session, row: Row, *, returning_id: bool = False) -> Row
         return row
     table = row.__table__
     assert isinstance(table, Table)
-    given: dict[str, Any] = inspect(row).dict
-    values = {name: value for name, value in given.items() if name in table.c}
+    values = row_values(row)
     # The values travel as parameters of a statement built once: SQLAlchemy then reuses its
     # compiled form instead of building and hashing new bound parameters on every call.
     result = session.connection().execute(_statement(table, returning_id), values)
     if returning_id:
         row.id = result.scalar_one()  # type: ignore[attr-defined]
     return row
+
+
+def row_values(row: Base) -> dict[str, Any]:
+    """The column values set on `row` (unset ones take their column's default)."""
+    table = row.__table__
+    assert isinstance(table, Table)
+    given: dict[str, Any] = inspect(row).dict
+    return {name: value for name, value in given.items() if name in table.c}
 
 
 @cache
