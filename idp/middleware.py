@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
 import time
-import uuid
 
 import structlog
 from starlette.responses import JSONResponse
@@ -15,6 +15,14 @@ from idp.redaction import LoggedPaths
 
 log = get_logger("idp.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def new_request_id() -> str:
+    """128 random bits in hex, like a UUID4's, from the process's pseudo-random generator (seeded
+    from the system's at start and again after a fork): a request id correlates log lines and is
+    no secret, so it needs no system call (which would also let the other threads take the
+    interpreter lock before the event loop gets it back)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestContextMiddleware:
@@ -34,7 +42,7 @@ class RequestContextMiddleware:
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")  # the last one, if sent twice
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)

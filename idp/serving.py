@@ -8,6 +8,9 @@
   a connection for ever), and its httptools protocol buffers a head of any size.
   `BoundedHeadProtocol` adds both limits to that protocol (the fast one; uvicorn's h11 protocol
   costs about 75 µs more per request, docs/performance.md).
+- One write per response: uvicorn writes a response's head and its body separately, two system
+  calls (and, on loopback, twice the TCP work); `CorkedTransport` joins what is written in one
+  turn of the event loop into one write, as Node corks a response until the next tick.
 """
 
 from __future__ import annotations
@@ -33,6 +36,37 @@ class _HeadTooLargeError(Exception):
     """Raised from a parser callback to stop httptools at a head over the limit."""
 
 
+class CorkedTransport:
+    """A transport whose writes in one turn of the event loop leave together, in one write at
+    the end of that turn (a response's head and body, usually). Closing sends what is held
+    first; everything else is the wrapped transport's."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(data)
+
+    def _flush(self) -> None:
+        if not self._held:
+            return
+        data = b"".join(self._held)
+        self._held.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class BoundedHeadProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, with a deadline and a size limit for each request's head.
 
@@ -56,7 +90,8 @@ class BoundedHeadProtocol(HttpToolsProtocol):
     _head_too_large = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        corked = CorkedTransport(transport, asyncio.get_running_loop())
+        super().connection_made(corked)  # type: ignore[arg-type]
         self._await_head()
 
     def data_received(self, data: bytes) -> None:

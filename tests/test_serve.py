@@ -273,3 +273,28 @@ def test_connections_beyond_the_limit_get_503_at_once(tmp_path: Path, settings: 
             time.sleep(0.1)
     finally:
         server.stop()
+
+
+def test_a_response_leaves_in_one_write(tmp_path: Path, settings: Settings) -> None:
+    """Head and body in one segment: the first read of a waiting client holds the whole
+    response (uvicorn alone sends the head, then the body, in two)."""
+    server = ServerProcess(server_env(settings), log=tmp_path / "server.log")
+    server.start()
+    try:
+        connection = raw_connection(server)
+        for _ in range(20):
+            connection.sendall(b"GET /health/alive HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            first = connection.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200"), first
+            assert first.endswith(b'{"status":"alive"}'), first
+        connection.close()
+        # HEAD: the head alone; a closed connection still gets what was written before.
+        head = raw_connection(server)
+        head.sendall(b"HEAD /jwks HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := head.recv(65536):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\n"), answer
+        head.close()
+    finally:
+        server.stop()
