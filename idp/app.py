@@ -359,6 +359,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         made = runtime.keyring.ensure_initial()
         for key in made:
             log.warning("generated development signing key", kid=key.kid, alg=key.alg)
+        await runtime.db.start()  # the token endpoints' transactions in the event loop
         async with (
             logout_delivery.worker(runtime),  # retries back-channel logouts
             audit_sealer.worker(runtime),  # seals new audit entries into the chain
@@ -368,6 +369,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             # Requests have been answered: what is still queued is written before the sealer's
             # last round.
             await to_thread.run_sync(runtime.group_commit.close)
+        await runtime.db.stop()
         runtime.db.dispose()
 
     table = routes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -17,12 +18,16 @@ log = get_logger("idp.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+_ids = random.Random()  # noqa: S311 (no secret; seeded from the system, again after a fork)
+os.register_at_fork(after_in_child=_ids.seed)
+
+
 def new_request_id() -> str:
-    """128 random bits in hex, like a UUID4's, from the process's pseudo-random generator (seeded
-    from the system's at start and again after a fork): a request id correlates log lines and is
-    no secret, so it needs no system call (which would also let the other threads take the
-    interpreter lock before the event loop gets it back)."""
-    return f"{random.getrandbits(128):032x}"
+    """128 random bits in hex, like a UUID4's, from a pseudo-random generator of our own (that
+    no library seeds): a request id correlates log lines and is no secret, so it needs no system
+    call (which would also let other threads take the interpreter lock before the event loop
+    gets it back)."""
+    return f"{_ids.getrandbits(128):032x}"
 
 
 class RequestContextMiddleware:

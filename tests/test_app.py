@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from anyio import to_thread
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from idp.app import create_app
@@ -118,8 +120,17 @@ def test_database_outage_gives_quick_503s_and_service_resumes_by_itself(
         assert down.json()["checks"]["database"] == "unreachable"
         assert time.monotonic() - started < 5
         assert http.get("/.well-known/openid-configuration").status_code == 200
+        # The token endpoints, whose transactions run in the event loop, fail as quickly.
+        started = time.monotonic()
+        refused = http.post("/introspect", data={"token": "x"}, auth=("some-e-service", "x"))
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "temporarily_unavailable"
+        assert time.monotonic() - started < 5
         proxy.start()
         assert http.get("/health/ready").status_code == 200
+        answered = http.post("/introspect", data={"token": "x"}, auth=("some-e-service", "x"))
+        assert answered.status_code == 401
+        assert answered.json()["error"] == "invalid_client"
     runtime.db.dispose()
 
 
@@ -141,6 +152,32 @@ def test_a_database_restart_while_the_provider_rests_costs_no_request(
             assert db.execute(text("SELECT 1")).scalar_one() == 1
     finally:
         database.dispose()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs IDP_TEST_POSTGRES_URL")
+def test_the_event_loops_connections_survive_a_database_restart_too(
+    proxied_postgres: tuple[TcpProxy, str],
+) -> None:
+    proxy, url = proxied_postgres
+    database = Database.from_url(url, pool_size=2)
+
+    def one(db: Session) -> int:
+        return int(db.execute(text("SELECT 1")).scalar_one())
+
+    async def scenario() -> None:
+        await database.start()
+        try:
+            assert database.async_engine is not None  # the event loop's own connections
+            assert await database.run(one) == 1
+            proxy.stop()
+            proxy.start()
+            await asyncio.sleep(PING_AFTER_IDLE_SECONDS + 0.2)
+            assert await database.run(one) == 1
+        finally:
+            await database.stop()
+
+    asyncio.run(scenario())
+    database.dispose()
 
 
 def test_requests_are_worked_on_by_as_many_threads_as_database_connections(

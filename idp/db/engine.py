@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+from starlette.concurrency import run_in_threadpool
 
 from idp.files import private_file, private_folder, restrict
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
@@ -133,6 +138,43 @@ def _ping_rested_connections(engine: Engine) -> None:
             raise DisconnectionError(str(exc)) from exc
 
 
+def _postgresql_options(
+    parsed: URL, connect_timeout: float, statement_timeout: float, pool_size: int
+) -> tuple[URL, dict[str, Any]]:
+    """The URL (with the statement timeout) and pool options of a PostgreSQL engine."""
+    options = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    existing = parsed.query.get("options")
+    if existing:
+        options = f"{existing} {options}"
+    return parsed.set(query={**parsed.query, "options": options}), {
+        "connect_args": {"connect_timeout": max(1, round(connect_timeout))},
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
+        "pool_timeout": connect_timeout,
+        "pool_recycle": 1800,
+    }
+
+
+def build_async_engine(
+    url: str,
+    *,
+    connect_timeout: float = 3.0,
+    statement_timeout: float = 10.0,
+    pool_size: int = 10,
+    **_sqlite_options: Any,
+) -> AsyncEngine | None:
+    """On PostgreSQL, an engine of psycopg's asynchronous connections with the same limits as
+    `build_engine`'s, for the requests that run in the event loop (`Database.run`); on SQLite,
+    None (its driver has no asynchronous mode: those requests run in a thread)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    target, options = _postgresql_options(parsed, connect_timeout, statement_timeout, pool_size)
+    engine = create_async_engine(target.set(drivername="postgresql+psycopg"), **options)
+    _ping_rested_connections(engine.sync_engine)
+    return engine
+
+
 def build_engine(
     url: str,
     *,
@@ -155,38 +197,78 @@ def build_engine(
         event.listen(engine, "connect", _sqlite_setup(statement_timeout, sqlite_synchronous))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    options = f"-c statement_timeout={int(statement_timeout * 1000)}"
-    existing = parsed.query.get("options")
-    if existing:
-        options = f"{existing} {options}"
-    engine = create_engine(
-        parsed.set(query={**parsed.query, "options": options}),
-        connect_args={"connect_timeout": max(1, round(connect_timeout))},
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_timeout=connect_timeout,
-        pool_recycle=1800,
+    target, pool_options = _postgresql_options(
+        parsed, connect_timeout, statement_timeout, pool_size
     )
+    engine = create_engine(target, **pool_options)
     _ping_rested_connections(engine)
     return engine
 
 
-class Database:
-    """One engine and its session factories: `transaction()` to write, `read()` to read."""
+class _EventLoopEngine:
+    """The asynchronous engine of one event loop, its sessions, and as many turns as the pool
+    keeps connections: transactions beyond that wait here, as request threads wait for a
+    thread, instead of opening and closing connections beyond the pool."""
 
-    def __init__(self, engine: Engine, *, write_timeout: float = 10.0) -> None:
+    def __init__(self, engine: AsyncEngine, loop: asyncio.AbstractEventLoop) -> None:
+        self.engine = engine
+        self.loop = loop
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.turns = asyncio.Semaphore(engine.sync_engine.pool.size())  # type: ignore[attr-defined]
+
+
+class Database:
+    """One engine and its session factories: `transaction()` to write, `read()` to read, and
+    `run()` for a transaction awaited from the event loop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        write_timeout: float = 10.0,
+        open_async_engine: Callable[[], AsyncEngine | None] = lambda: None,
+    ) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self._writers = sessionmaker(
             engine, expire_on_commit=False, execution_options={WRITE: True}
         )
         self.gate = WriterGate(write_timeout) if engine.dialect.name == "sqlite" else None
+        self._open_async_engine = open_async_engine
+        self._loop: _EventLoopEngine | None = None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Database:
         return cls(
-            build_engine(url, **options), write_timeout=options.get("statement_timeout", 10.0)
+            build_engine(url, **options),
+            write_timeout=options.get("statement_timeout", 10.0),
+            open_async_engine=lambda: build_async_engine(url, **options),
         )
+
+    async def start(self) -> None:
+        """Open the event loop's engine (PostgreSQL) for `run()`, bound to the running loop:
+        an application's lifespan calls it at startup, `stop()` at shutdown."""
+        engine = self._open_async_engine()
+        if engine is not None:
+            self._loop = _EventLoopEngine(engine, asyncio.get_running_loop())
+
+    async def stop(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            await loop.engine.dispose()
+
+    @property
+    def async_engine(self) -> AsyncEngine | None:
+        return self._loop.engine if self._loop is not None else None
+
+    @property
+    def engines(self) -> list[Engine]:
+        """Every engine of this database: the threads' and the event loop's (as its synchronous
+        facade, the one events are listened to on)."""
+        found = [self.engine]
+        if self._loop is not None:
+            found.append(self._loop.engine.sync_engine)
+        return found
 
     @property
     def dialect(self) -> str:
@@ -208,6 +290,30 @@ class Database:
             if not _is_outage(exc):
                 raise
             raise _unavailable(exc) from exc
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` in one transaction, as `transaction()`, awaited from the event loop.
+
+        On PostgreSQL, once `start()` has opened the event loop's engine, it runs in the event
+        loop itself, with an asynchronous connection: SQLAlchemy suspends it at each round trip
+        to the database (a greenlet) and other requests go on meanwhile, with no thread
+        hand-off. `work` must therefore do nothing slow but the database (no password hashing,
+        no call to another host). On SQLite, or before `start()`, or from another event loop,
+        it runs in a thread of the pool, in `transaction()`."""
+        loop = self._loop
+        if loop is None or loop.loop is not asyncio.get_running_loop():
+            return await run_in_threadpool(self._in_transaction, work)
+        try:
+            async with loop.turns, loop.sessions.begin() as session:
+                return await session.run_sync(work)
+        except OperationalError as exc:
+            if not _is_outage(exc):
+                raise
+            raise _unavailable(exc) from exc
+
+    def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        with self.transaction() as session:
+            return work(session)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -159,9 +159,7 @@ class ProtocolServer(AuthorizationServer):  # type: ignore[misc]
     def query_client(self, client_id: str) -> OAuthClient | None:
         if not client_id or len(client_id) > 128:
             return None
-        cache = client_cache.for_engine(
-            self.db.get_bind().engine, self.settings.client_cache_seconds
-        )
+        cache = client_cache.for_engine(self.runtime.db.engine, self.settings.client_cache_seconds)
         row = cache.get(self.db, client_id)
         if row is None or row.disabled:
             return None

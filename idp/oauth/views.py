@@ -202,12 +202,11 @@ async def _server_call(
 
     group = runtime.group_commit.enabled and grouped(source)
 
-    def work() -> tuple[Any, DeferredRows | None]:
-        with runtime.db.transaction() as db:
-            pending = defer_rows(db) if group else None
-            return call(ProtocolServer(runtime, db, client_keys=client_keys), source), pending
+    def work(db: Session) -> tuple[Any, DeferredRows | None]:
+        pending = defer_rows(db) if group else None
+        return call(ProtocolServer(runtime, db, client_keys=client_keys), source), pending
 
-    response, pending = await run_in_threadpool(work)
+    response, pending = await runtime.db.run(work)
     if pending is not None:
         await runtime.group_commit.commit(pending)  # DatabaseUnavailable: 503, nothing written
     return response
@@ -252,11 +251,7 @@ async def userinfo(request: Request) -> Response:
     else:
         runtime = _runtime(request)
 
-        def work() -> endpoints.UserinfoResult:
-            with runtime.db.transaction() as db:
-                return endpoints.userinfo(db, runtime, str(presented))
-
-        result = await run_in_threadpool(work)
+        result = await runtime.db.run(lambda db: endpoints.userinfo(db, runtime, str(presented)))
     headers = dict(result.headers)
     if isinstance(result.body, dict):
         return JSONResponse(result.body, status_code=result.status, headers=headers)

@@ -161,11 +161,13 @@ def test_userinfo_reads_the_token_its_grant_and_its_citizen_in_one_statement(
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(" ".join(statement.split()).lower())
 
-    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    for engine in runtime.db.engines:
+        event.listen(engine, "before_cursor_execute", seen)
     try:
         assert client.get("/userinfo", headers=bearer(token)).status_code == 200
     finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", seen)
+        for engine in runtime.db.engines:
+            event.remove(engine, "before_cursor_execute", seen)
     reads = [s for s in statements if s.startswith("select")]
     assert any("from access_tokens join token_grants" in s for s in reads), reads
     # No second read of the grant or the citizen by primary key.

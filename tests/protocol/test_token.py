@@ -474,6 +474,27 @@ def test_refresh_rotates_and_reuse_revokes_the_family(
     assert_token_error(refresh(client, first_party, third["refresh_token"]), "invalid_grant")
 
 
+def test_simultaneous_refreshes_of_one_token_one_wins_and_the_reuse_revokes_the_family(
+    client: TestClient, first_party: EService, signed_in: str
+) -> None:
+    """Eight refreshes of one token at once (on PostgreSQL their transactions share the event
+    loop): one is answered, the others are reuse, which ends the whole family."""
+    first = tokens_for(client, Flow.new(first_party))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(
+            pool.map(lambda _: refresh(client, first_party, first["refresh_token"]), range(8))
+        )
+    won = [r for r in results if r.status_code == 200]
+    assert len(won) == 1, [r.text for r in results]
+    for lost in results:
+        if lost is not won[0]:
+            assert_token_error(lost, "invalid_grant")
+    assert userinfo_status(client, won[0].json()["access_token"]) == 401
+    assert_token_error(
+        refresh(client, first_party, won[0].json()["refresh_token"]), "invalid_grant"
+    )
+
+
 def test_refresh_may_narrow_but_not_widen_the_scope(
     client: TestClient, first_party: EService, signed_in: str
 ) -> None:
